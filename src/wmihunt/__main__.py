@@ -1,0 +1,7 @@
+"""``python -m wmihunt``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,38 @@
+"""DuckDB storage: one connection, the model tables, columnar batch loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from .models import MODELS
+
+
+def connect(db_path: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the case database (in memory when ``db_path`` is None) with the model tables."""
+    con = duckdb.connect(str(db_path) if db_path else ":memory:", read_only=read_only)
+    if not read_only:
+        create_tables(con)
+    return con
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for model in MODELS.values():
+        con.execute(model.ddl())
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> int:
+    """Append an Arrow table (already in the model's schema) to ``table``; return row count."""
+    if batch.num_rows == 0:
+        return 0
+    model = MODELS[table]
+    batch = batch.select(model.column_names)
+    con.register("_wmihunt_batch", batch)
+    try:
+        cols = ", ".join(f'"{c}"' for c in model.column_names)
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wmihunt_batch")
+    finally:
+        con.unregister("_wmihunt_batch")
+    return batch.num_rows
