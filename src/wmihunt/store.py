@@ -10,7 +10,9 @@ import pyarrow as pa
 from .models import MODELS
 
 
-def connect(db_path: str | Path | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    db_path: str | Path | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Open the case database (in memory when ``db_path`` is None) with the model tables."""
     con = duckdb.connect(str(db_path) if db_path else ":memory:", read_only=read_only)
     if not read_only:
