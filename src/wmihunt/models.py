@@ -91,6 +91,11 @@ PROCESS_START = Model(
         _c("parent_process_name"),
         _c("parent_process_id", "BIGINT"),
         _c("parent_process_guid", doc="Sysmon ParentProcessGuid or Falcon ParentProcessId"),
+        _c(
+            "parent_inferred",
+            "BOOLEAN",
+            "parent_process_* filled by the context step from an earlier start (old 4688)",
+        ),
         _c("logon_id", doc="Sysmon LogonId / 4688 SubjectLogonId / Falcon AuthenticationId"),
         _c("target_user", doc="4688 TargetDomainName\\TargetUserName: the new process's account"),
         _c("target_logon_id", doc="4688 TargetLogonId"),
