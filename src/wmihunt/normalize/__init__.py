@@ -7,4 +7,110 @@ Public API:
   keyed by that model's column names (missing columns may be left out: they are NULL).
   ``None`` means "relevant channel, but nothing to model" (counted as skipped).
   Raises ``NormalizeError`` (with a human reason) for an event it must reject.
+- ``RELEVANT_EVENT_IDS``: the numeric EventIDs of all relevant Windows events, for
+  readers that prefilter before they know the channel.
+
+``SOURCES`` is the one table of what is relevant and who normalizes it: add a row there
+to support another event. Every row has the COMMON and EVIDENCE columns; ``time`` is UTC
+(Sysmon ``UtcTime`` when present, else the System time), NULL when unparseable: a row is
+kept rather than rejected for a bad time. Only an event whose data is not a mapping is
+rejected.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..events import CROWDSTRIKE_CHANNEL, RawEvent
+from . import logon, powershell, process, wmi
+from .common import Fields, NormalizeError, base_row
+
+Filler = Callable[[RawEvent, Fields, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """How one (channel, event id) becomes a row."""
+
+    data_source: str
+    table: str
+    fill: Filler
+
+
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
+SECURITY = "Security"
+WMI_ACTIVITY = "Microsoft-Windows-WMI-Activity/Operational"
+POWERSHELL = "Microsoft-Windows-PowerShell/Operational"
+
+_RAW_SOURCES: dict[tuple[str, int | str], Source] = {
+    (SYSMON, 1): Source("sysmon", "process_start", process.sysmon_1),
+    (SYSMON, 19): Source("sysmon", "wmi_activity", wmi.sysmon_19),
+    (SYSMON, 20): Source("sysmon", "wmi_activity", wmi.sysmon_20),
+    (SYSMON, 21): Source("sysmon", "wmi_activity", wmi.sysmon_21),
+    (SECURITY, 4688): Source("security", "process_start", process.security_4688),
+    (SECURITY, 4624): Source("security", "logon", logon.security_4624),
+    (SECURITY, 4648): Source("security", "logon", logon.security_4648),
+    (WMI_ACTIVITY, 5857): Source("wmi_activity", "wmi_activity", wmi.wmi_5857),
+    (WMI_ACTIVITY, 5858): Source("wmi_activity", "wmi_activity", wmi.wmi_5858),
+    (WMI_ACTIVITY, 5859): Source("wmi_activity", "wmi_activity", wmi.wmi_5859),
+    (WMI_ACTIVITY, 5860): Source("wmi_activity", "wmi_activity", wmi.wmi_5860),
+    (WMI_ACTIVITY, 5861): Source("wmi_activity", "wmi_activity", wmi.wmi_5861),
+    (POWERSHELL, 4104): Source("powershell", "script_block", powershell.powershell_4104),
+    (CROWDSTRIKE_CHANNEL, "ProcessRollup2"): Source(
+        "crowdstrike", "process_start", process.crowdstrike_process
+    ),
+    (CROWDSTRIKE_CHANNEL, "SyntheticProcessRollup2"): Source(
+        "crowdstrike", "process_start", process.crowdstrike_process
+    ),
+}
+
+
+def _event_key(event_id: object) -> int | str | None:
+    """Windows ids as int (``"4688"`` too), CrowdStrike names case-folded."""
+    if isinstance(event_id, bool):
+        return None
+    if isinstance(event_id, int):
+        return event_id
+    if isinstance(event_id, str):
+        text = event_id.strip()
+        return int(text) if text.isascii() and text.isdigit() else text.casefold()
+    return None
+
+
+def _key(channel: str, event_id: object) -> tuple[str, int | str | None]:
+    return (channel.casefold() if isinstance(channel, str) else "", _event_key(event_id))
+
+
+#: (channel case-folded, event id) -> Source; the only list of relevant events.
+SOURCES: dict[tuple[str, int | str | None], Source] = {
+    _key(channel, eid): source for (channel, eid), source in _RAW_SOURCES.items()
+}
+RELEVANT_EVENT_IDS: frozenset[int] = frozenset(k[1] for k in SOURCES if isinstance(k[1], int))
+
+
+def is_relevant(channel: str, event_id: int | str) -> bool:
+    """Does a normalizer want this event? Channel compared case-insensitively; the id may
+    be an int or its text (CrowdStrike: the ``event_simpleName``)."""
+    return _key(channel, event_id) in SOURCES
+
+
+def normalize(event: RawEvent) -> tuple[str, dict[str, Any]] | None:
+    source = SOURCES.get(_key(event.channel, event.event_id))
+    if source is None:
+        return None
+    fields = Fields(event)  # raises NormalizeError when data is not a mapping
+    row = base_row(event, fields, source.data_source)
+    source.fill(event, fields, row)
+    return source.table, row
+
+
+__all__ = [
+    "RELEVANT_EVENT_IDS",
+    "SOURCES",
+    "NormalizeError",
+    "Source",
+    "is_relevant",
+    "normalize",
+]
