@@ -1,0 +1,103 @@
+"""Small helpers shared by the context joins: run SQL, return JSON-ready dicts."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+#: Accounts that are the host itself or a Windows service identity, never a remote person.
+SERVICE_SIDS = ("S-1-5-18", "S-1-5-19", "S-1-5-20", "S-1-0-0", "S-1-5-7")
+#: Logon ids of SYSTEM, LOCAL SERVICE, NETWORK SERVICE (and 0): they belong to no network logon.
+SERVICE_LOGON_IDS = (0x0, 0x3E4, 0x3E5, 0x3E7)
+
+
+def iso(value: _dt.datetime | None) -> str | None:
+    """UTC ISO 8601 with a ``Z``; the model stores naive UTC timestamps."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(_dt.UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
+
+
+def jsonable(value: Any) -> Any:
+    """Convert DuckDB result values (timestamps, decimals, lists, structs) to JSON types."""
+    if isinstance(value, _dt.datetime):
+        return iso(value)
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Run ``sql`` and return its rows as JSON-ready dicts keyed by column name."""
+    cur = con.execute(sql, list(params or []))
+    names = [d[0] for d in cur.description]
+    return [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+
+
+def one(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> dict[str, Any] | None:
+    found = rows(con, sql, params)
+    return found[0] if found else None
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Column names of ``table`` (empty when the table does not exist)."""
+    got = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [g[0] for g in got]
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(table_columns(con, table))
+
+
+def q(name: str) -> str:
+    """Quote an identifier (``user`` and ``table`` are SQL keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+#: SQL expression: a logon id text ('0x1d313d', '1913149') as an unsigned integer, or NULL.
+def logon_id_sql(expr: str) -> str:
+    return f"TRY_CAST(trim({expr}) AS UBIGINT)"
+
+
+def short_host(name: str | None) -> str | None:
+    """Lower-case host name without its domain (an IP address is kept whole)."""
+    if not name:
+        return None
+    n = name.strip().strip("\\").lower()
+    if not n:
+        return None
+    if n.replace(".", "").isdigit() or ":" in n:
+        return n
+    return n.split(".", 1)[0]
+
+
+#: SQL expression twin of :func:`short_host`.
+def short_host_sql(expr: str) -> str:
+    return (
+        f"CASE WHEN regexp_full_match(lower(trim({expr})), '[0-9.]+|.*:.*') "
+        f"THEN lower(trim({expr})) ELSE split_part(lower(trim(trim({expr}), '\\')), '.', 1) END"
+    )

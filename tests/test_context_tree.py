@@ -1,0 +1,109 @@
+"""Process tree: guid links (Sysmon, CrowdStrike) and pid + time links (4688)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+
+from wmihunt import store
+from wmihunt.context.tree import chain_names, process_tree
+from wmihunt.models import MODELS
+
+T0 = datetime(2020, 1, 14, 20, 44, 0)
+
+
+def load(con, table: str, rows: list[dict]) -> None:
+    store.load_batch(con, table, pa.Table.from_pylist(rows, schema=MODELS[table].arrow_schema))
+
+
+def sysmon(uid, sec, name, guid, pguid, pname, *, cmd=None, dest="MSEDGEWIN10", pid=None):
+    return {
+        "uid": uid, "time": T0 + timedelta(seconds=sec), "dest": dest, "data_source": "sysmon",
+        "event_id": "1", "process_name": name, "process_path": "C:\\Windows\\System32\\" + name,
+        "process": cmd or name, "process_guid": guid, "parent_process_guid": pguid,
+        "parent_process_name": pname, "parent_process_path": "C:\\Windows\\System32\\" + pname,
+        "process_id": pid, "user": "MSEDGEWIN10\\IEUser",
+    }
+
+
+def sec4688(uid, sec, name, pid, ppid, *, dest="WIN-T", pname=None):
+    return {
+        "uid": uid, "time": T0 + timedelta(seconds=sec), "dest": dest, "data_source": "security",
+        "event_id": "4688", "process_name": name, "process_path": "C:\\Windows\\System32\\" + name,
+        "process_id": pid, "parent_process_id": ppid, "parent_process_name": pname,
+    }
+
+
+def test_sysmon_guid_chain_with_unlogged_wmiprvse_root_and_descendants():
+    con = store.connect()
+    load(con, "process_start", [
+        sysmon("r", 0, "rundll32.exe", "G-R", "G-WMI", "WmiPrvSE.exe",
+               cmd="rundll32 url.dll,FileProtocolHandler ms-browser://"),
+        sysmon("c", 1, "cmd.exe", "G-C", "G-R", "rundll32.exe", cmd='"cmd.exe" /c notepad.exe'),
+        sysmon("n", 2, "notepad.exe", "G-N", "G-C", "cmd.exe"),
+        sysmon("w", 3, "whoami.exe", "G-W", "G-C", "cmd.exe"),
+        # same guid on another host: must not join
+        sysmon("x", 4, "evil.exe", "G-X", "G-C", "cmd.exe", dest="OTHER"),
+    ])
+    tree = process_tree(con, "c")
+    assert tree["process"]["process_name"] == "cmd.exe"
+    assert [a["process_name"] for a in tree["ancestors"]] == ["rundll32.exe", "WmiPrvSE.exe"]
+    assert tree["ancestors"][0]["linked_by"] == "guid"
+    wmi = tree["ancestors"][1]
+    assert wmi["logged"] is False and wmi["process_guid"] == "G-WMI"
+    assert chain_names(tree) == ["WmiPrvSE.exe", "rundll32.exe", "cmd.exe"]
+    assert [(d["process_name"], d["depth"], d["parent_uid"]) for d in tree["descendants"]] == [
+        ("notepad.exe", 1, "c"), ("whoami.exe", 1, "c")]
+    full = process_tree(con, "r")
+    assert [d["uid"] for d in full["descendants"]] == ["c", "n", "w"]
+    assert [d["depth"] for d in full["descendants"]] == [1, 2, 2]
+
+
+def test_4688_pid_links_respect_reuse_and_time_order():
+    con = store.connect()
+    load(con, "process_start", [
+        sec4688("svc", 0, "svchost.exe", 0x248, 0x1F0),
+        sec4688("wmi", 10, "WmiPrvSE.exe", 0x100, 0x248),
+        sec4688("cmd", 20, "cmd.exe", 0x200, 0x100, pname="WmiPrvSE.exe"),
+        sec4688("who", 25, "whoami.exe", 0x300, 0x200, pname="cmd.exe"),
+        # pid 0x200 reused by notepad; its child belongs to notepad, not to cmd
+        sec4688("note", 40, "notepad.exe", 0x200, 0x248),
+        sec4688("kid", 50, "conhost.exe", 0x400, 0x200),
+        # a start of pid 0x100 after cmd never becomes cmd's parent
+        sec4688("late", 30, "late.exe", 0x100, 0x248),
+    ])
+    tree = process_tree(con, "cmd")
+    assert [a["uid"] for a in tree["ancestors"]] == ["wmi", "svc"]
+    assert all(a["linked_by"] == "pid" for a in tree["ancestors"])
+    assert [d["uid"] for d in tree["descendants"]] == ["who"]
+    assert [d["uid"] for d in process_tree(con, "note")["descendants"]] == ["kid"]
+    # svc's own parent (pid 0x1f0) was never logged and it has no parent name: no stub
+    assert tree["ancestors"][-1]["logged"] is True
+
+
+def test_bounds_and_unknown_uid():
+    con = store.connect()
+    chain = [sysmon("p0", 0, "root.exe", "G0", None, "x.exe")]
+    chain[0]["parent_process_name"] = None
+    chain[0]["parent_process_path"] = None
+    for i in range(1, 12):
+        chain.append(sysmon(f"p{i}", i, f"p{i}.exe", f"G{i}", f"G{i - 1}", f"p{i - 1}.exe"))
+    # a wide fan-out under p11
+    chain += [sysmon(f"k{i}", 20 + i, "k.exe", f"K{i}", "G11", "p11.exe") for i in range(30)]
+    load(con, "process_start", chain)
+    tree = process_tree(con, "p11", max_depth=4, max_descendants=10)
+    assert [a["uid"] for a in tree["ancestors"]] == ["p10", "p9", "p8", "p7"]
+    assert tree["ancestors_truncated"] is True
+    assert len(tree["descendants"]) == 10 and tree["descendants_truncated"] is True
+    assert process_tree(con, "p11", max_depth=11)["ancestors"][-1]["uid"] == "p0"
+    assert process_tree(con, "p11", max_depth=11)["ancestors_truncated"] is False
+    assert process_tree(con, "nope") is None
+
+
+def test_links_follow_new_rows():
+    con = store.connect()
+    load(con, "process_start", [sysmon("a", 0, "a.exe", "GA", "GZ", "z.exe")])
+    assert process_tree(con, "a")["descendants"] == []
+    load(con, "process_start", [sysmon("b", 1, "b.exe", "GB", "GA", "a.exe")])
+    assert [d["uid"] for d in process_tree(con, "a")["descendants"]] == ["b"]
