@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -43,18 +43,18 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def rows(
-    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
-) -> list[dict[str, Any]]:
-    """Run ``sql`` and return its rows as JSON-ready dicts keyed by column name."""
-    cur = con.execute(sql, list(params or []))
+Params = Sequence[Any] | Mapping[str, Any] | None
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> list[dict[str, Any]]:
+    """Run ``sql`` (``?`` or ``$name`` parameters) and return JSON-ready dicts by column."""
+    bound = dict(params) if isinstance(params, Mapping) else list(params or [])
+    cur = con.execute(sql, bound)
     names = [d[0] for d in cur.description]
     return [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
 
 
-def one(
-    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
-) -> dict[str, Any] | None:
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> dict[str, Any] | None:
     found = rows(con, sql, params)
     return found[0] if found else None
 
