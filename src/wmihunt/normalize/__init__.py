@@ -4,7 +4,7 @@ Public API:
 
 - ``is_relevant(channel, event_id) -> bool``: the ``Relevance`` predicate readers use.
 - ``normalize(event) -> tuple[str, dict] | None``: the model (table) name and the row,
-  keyed by that model's column names (missing columns may be left out: they are NULL).
+  keyed by that model's column names (this implementation always gives every column).
   ``None`` means "relevant channel, but nothing to model" (counted as skipped).
   Raises ``NormalizeError`` (with a human reason) for an event it must reject.
 - ``RELEVANT_EVENT_IDS``: the numeric EventIDs of all relevant Windows events, for
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..events import CROWDSTRIKE_CHANNEL, RawEvent
+from ..models import MODELS
 from . import logon, powershell, process, wmi
 from .common import Fields, NormalizeError, base_row
 
@@ -87,6 +88,7 @@ def _key(channel: str, event_id: object) -> tuple[str, int | str | None]:
 SOURCES: dict[tuple[str, int | str | None], Source] = {
     _key(channel, eid): source for (channel, eid), source in _RAW_SOURCES.items()
 }
+_COLUMNS = {name: tuple(model.column_names) for name, model in MODELS.items()}
 RELEVANT_EVENT_IDS: frozenset[int] = frozenset(k[1] for k in SOURCES if isinstance(k[1], int))
 
 
@@ -101,7 +103,8 @@ def normalize(event: RawEvent) -> tuple[str, dict[str, Any]] | None:
     if source is None:
         return None
     fields = Fields(event)  # raises NormalizeError when data is not a mapping
-    row = base_row(event, fields, source.data_source)
+    row = dict.fromkeys(_COLUMNS[source.table])  # every column present, NULL by default
+    row.update(base_row(event, fields, source.data_source))
     source.fill(event, fields, row)
     return source.table, row
 

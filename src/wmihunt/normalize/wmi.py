@@ -165,8 +165,8 @@ _CAUSE = re.compile(_LEAD + r"PossibleCause\s*=\s*(.*)", re.S)
 _OPERATION = re.compile(_LEAD + r"Operation\s*=\s*(.*?)(?=;\s*ResultCode\s*=|;|$)", re.S)
 _PROVIDER = re.compile(_LEAD + r"Provider\s*=\s*([^;,\r\n]*)")
 _PROVIDER_STARTED = re.compile(r"^\s*(.*?) provider started with result code")
-_HOST_PROCESS = re.compile(_LEAD + r"HostProcess\s*=\s*([^;,\r\n]*)")
-_PROVIDER_PATH = re.compile(_LEAD + r"ProviderPath\s*=\s*([^;\r\n]*)")
+_HOST_PROCESS = re.compile(r"\bHostProcess\s*=\s*([^;,\r\n]*)")
+_PROVIDER_PATH = re.compile(r"\bProviderPath\s*=\s*([^;\r\n]*)")
 
 
 def _find(pattern: re.Pattern[str], text: str, group: int = 1) -> str | None:
