@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 
 from wmihunt import store
-from wmihunt.context.tree import chain_names, process_tree
+from wmihunt.context.tree import chain_names, process_tree, walk
 from wmihunt.models import MODELS
 
 T0 = datetime(2020, 1, 14, 20, 44, 0)
@@ -48,16 +48,18 @@ def test_sysmon_guid_chain_with_unlogged_wmiprvse_root_and_descendants():
     ])
     tree = process_tree(con, "c")
     assert tree["process"]["process_name"] == "cmd.exe"
-    assert [a["process_name"] for a in tree["ancestors"]] == ["rundll32.exe", "WmiPrvSE.exe"]
-    assert tree["ancestors"][0]["linked_by"] == "guid"
-    wmi = tree["ancestors"][1]
+    assert [a["process_name"] for a in tree["ancestors"]] == ["WmiPrvSE.exe", "rundll32.exe"]
+    assert tree["ancestors"][1]["linked_by"] == "guid" and tree["ancestors"][1]["depth"] == 1
+    wmi = tree["ancestors"][0]
     assert wmi["logged"] is False and wmi["process_guid"] == "G-WMI"
     assert chain_names(tree) == ["WmiPrvSE.exe", "rundll32.exe", "cmd.exe"]
     assert [(d["process_name"], d["depth"], d["parent_uid"]) for d in tree["descendants"]] == [
         ("notepad.exe", 1, "c"), ("whoami.exe", 1, "c")]
     full = process_tree(con, "r")
-    assert [d["uid"] for d in full["descendants"]] == ["c", "n", "w"]
-    assert [d["depth"] for d in full["descendants"]] == [1, 2, 2]
+    (cmd,) = full["descendants"]
+    assert cmd["uid"] == "c" and [k["uid"] for k in cmd["children"]] == ["n", "w"]
+    assert [d["uid"] for d in walk(full["descendants"])] == ["c", "n", "w"]
+    assert full["descendant_count"] == 3
 
 
 def test_4688_pid_links_respect_reuse_and_time_order():
@@ -74,12 +76,12 @@ def test_4688_pid_links_respect_reuse_and_time_order():
         sec4688("late", 30, "late.exe", 0x100, 0x248),
     ])
     tree = process_tree(con, "cmd")
-    assert [a["uid"] for a in tree["ancestors"]] == ["wmi", "svc"]
+    assert [a["uid"] for a in tree["ancestors"]] == ["svc", "wmi"]
     assert all(a["linked_by"] == "pid" for a in tree["ancestors"])
     assert [d["uid"] for d in tree["descendants"]] == ["who"]
     assert [d["uid"] for d in process_tree(con, "note")["descendants"]] == ["kid"]
     # svc's own parent (pid 0x1f0) was never logged and it has no parent name: no stub
-    assert tree["ancestors"][-1]["logged"] is True
+    assert tree["ancestors"][0]["logged"] is True
 
 
 def test_bounds_and_unknown_uid():
@@ -93,10 +95,10 @@ def test_bounds_and_unknown_uid():
     chain += [sysmon(f"k{i}", 20 + i, "k.exe", f"K{i}", "G11", "p11.exe") for i in range(30)]
     load(con, "process_start", chain)
     tree = process_tree(con, "p11", max_depth=4, max_descendants=10)
-    assert [a["uid"] for a in tree["ancestors"]] == ["p10", "p9", "p8", "p7"]
+    assert [a["uid"] for a in tree["ancestors"]] == ["p7", "p8", "p9", "p10"]
     assert tree["ancestors_truncated"] is True
     assert len(tree["descendants"]) == 10 and tree["descendants_truncated"] is True
-    assert process_tree(con, "p11", max_depth=11)["ancestors"][-1]["uid"] == "p0"
+    assert process_tree(con, "p11", max_depth=11)["ancestors"][0]["uid"] == "p0"
     assert process_tree(con, "p11", max_depth=11)["ancestors_truncated"] is False
     assert process_tree(con, "nope") is None
 

@@ -140,7 +140,8 @@ def descendants(
     max_depth: int = DEFAULT_MAX_DEPTH,
     limit: int = DEFAULT_MAX_DESCENDANTS,
 ) -> list[dict[str, Any]]:
-    """Children, grandchildren, ... (breadth first, then by time), with ``parent_uid``."""
+    """Children, grandchildren, ... as a flat list (breadth first, then by time), each with
+    ``depth`` and ``parent_uid``; at most ``limit + 1`` rows (the extra one says "more")."""
     ensure_links(con)
     found = rows(
         con,
@@ -164,6 +165,17 @@ def descendants(
     return [_node(r) for r in found[: limit + 1]]
 
 
+def nest(flat: list[dict[str, Any]], root_uid: str) -> list[dict[str, Any]]:
+    """Turn a flat descendant list (``parent_uid`` links) into nested ``children`` lists."""
+    by_parent: dict[str, list[dict[str, Any]]] = {}
+    for node in flat:
+        node["children"] = []
+        by_parent.setdefault(node["parent_uid"], []).append(node)
+    for node in flat:
+        node["children"] = by_parent.get(node["uid"], [])
+    return by_parent.get(root_uid, [])
+
+
 def process_tree(
     con: duckdb.DuckDBPyConnection,
     uid: str,
@@ -171,7 +183,11 @@ def process_tree(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_descendants: int = DEFAULT_MAX_DESCENDANTS,
 ) -> dict[str, Any] | None:
-    """The process, its ancestors up to the root and its descendants; None if not a process."""
+    """The process, its ancestors (root first) and its descendants (nested ``children``).
+
+    Every ancestor carries ``depth`` (1 = parent) and ``linked_by`` (how it was found);
+    the root may be an ``unlogged`` node. None when ``uid`` is not a process start.
+    """
     node = process_node(con, uid)
     if node is None:
         return None
@@ -182,18 +198,30 @@ def process_tree(
     if not truncated_up:
         stub = _unlogged_parent(top)
         if stub is not None:
+            stub["depth"] = len(up) + 1
             up.append(stub)
     down = descendants(con, uid, max_depth=max_depth, limit=max_descendants)
+    kept = down[:max_descendants]
     return {
         "process": node,
-        "ancestors": up,
-        "descendants": down[:max_descendants],
+        "ancestors": list(reversed(up)),
+        "descendants": nest(kept, uid),
+        "descendant_count": len(kept),
         "ancestors_truncated": truncated_up,
         "descendants_truncated": len(down) > max_descendants,
     }
 
 
+def walk(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Depth-first flat view of nested descendants."""
+    out: list[dict[str, Any]] = []
+    for child in children:
+        out.append(child)
+        out.extend(walk(child.get("children") or []))
+    return out
+
+
 def chain_names(tree: dict[str, Any]) -> list[str]:
     """Root-first process names along the ancestor chain down to the process."""
-    names = [a.get("process_name") or "?" for a in reversed(tree["ancestors"])]
+    names = [a.get("process_name") or "?" for a in tree["ancestors"]]
     return [*names, tree["process"].get("process_name") or "?"]
