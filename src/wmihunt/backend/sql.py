@@ -1,0 +1,362 @@
+"""A pySigma backend that turns a Sigma rule into a SQL predicate over one model table.
+
+Field names arrive already mapped to model columns by the processing pipeline
+(``wmihunt.pipeline``), which also stores the target table in the pipeline state under
+``wmihunt_table``. Every SQL spelling comes from the :class:`~wmihunt.backend.dialect.Dialect`.
+
+Matching semantics (spec §3):
+* strings compare case-insensitively (``lower()`` on both sides), ``*``/``?`` are wildcards,
+  and ``%``, ``_`` and ``\\`` in values are escaped in LIKE patterns;
+* ``not`` keeps rows whose field is missing: ``NOT coalesce(expr, false)``;
+* a missing field never matches a positive test (SQL NULL semantics).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionItem,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.conversion.base import TextQueryBackend
+from sigma.conversion.deferred import DeferredQueryExpression
+from sigma.conversion.state import ConversionState
+from sigma.rule import SigmaRule
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaFieldReference,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+from ..models import MODELS
+from .dialect import DUCKDB, SPARK, Dialect
+from .errors import KEYWORDS, REGEX, UNKNOWN_FIELD, UNSUPPORTED, RuleRejected
+
+#: Pipeline state key holding the model table a rule runs on.
+TABLE_STATE = "wmihunt_table"
+
+_COMPARE = {
+    CompareOperators.LT: "<",
+    CompareOperators.LTE: "<=",
+    CompareOperators.GT: ">",
+    CompareOperators.GTE: ">=",
+    CompareOperators.NEQ: "<>",
+}
+_RE_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: "i",
+    SigmaRegularExpressionFlag.MULTILINE: "m",
+    SigmaRegularExpressionFlag.DOTALL: "s",
+}
+
+
+def like_pattern(value: SigmaString, escape: str = "\\") -> str:
+    """SigmaString -> LIKE pattern: ``*`` -> ``%``, ``?`` -> ``_``, ``%``/``_``/escape escaped."""
+    out: list[str] = []
+    for part in value.s:
+        if isinstance(part, str):
+            for ch in part:
+                if ch in ("%", "_", escape):
+                    out.append(escape)
+                out.append(ch)
+        elif part is SpecialChars.WILDCARD_MULTI:
+            out.append("%")
+        elif part is SpecialChars.WILDCARD_SINGLE:
+            out.append("_")
+        else:
+            raise _placeholder_error(part)
+    return "".join(out)
+
+
+def _placeholder_error(part: object) -> RuleRejected:
+    name = part.name if isinstance(part, Placeholder) else repr(part)
+    return RuleRejected(UNSUPPORTED, f"unresolved placeholder %{name}% (modifier 'expand')")
+
+
+def _plain(value: SigmaString) -> str:
+    parts = []
+    for part in value.s:
+        if not isinstance(part, str):
+            raise _placeholder_error(part)
+        parts.append(part)
+    return "".join(parts)
+
+
+def _classify(value: SigmaString) -> tuple[str, SigmaString]:
+    """Pick the cheapest test: equals / contains / startswith / endswith, else LIKE."""
+    if any(isinstance(p, Placeholder) for p in value.s):
+        raise _placeholder_error(next(p for p in value.s if isinstance(p, Placeholder)))
+    if not value.contains_special():
+        return "equals", value
+    many = SpecialChars.WILDCARD_MULTI
+    if len(value) >= 2 and value.startswith(many) and value.endswith(many):
+        core = value[1:-1]
+        if not core.contains_special():
+            return "contains", core
+    if value.endswith(many) and not value[:-1].contains_special():
+        return "startswith", value[:-1]
+    if value.startswith(many) and not value[1:].contains_special():
+        return "endswith", value[1:]
+    return "like", value
+
+
+class SqlBackend(TextQueryBackend):
+    """Sigma -> SQL WHERE predicate over a wmihunt model table (DuckDB dialect)."""
+
+    name: ClassVar[str] = "wmihunt SQL"
+    identifier: ClassVar[str] = "wmihunt_sql"
+    formats: ClassVar[dict[str, str]] = {
+        "default": "SELECT statement over the model table",
+        "where": "the predicate alone (for combining rules in one scan)",
+    }
+    requires_pipeline: ClassVar[bool] = True
+    dialect: ClassVar[Dialect] = DUCKDB
+
+    precedence: ClassVar[tuple[type[ConditionItem], type[ConditionItem], type[ConditionItem]]] = (
+        ConditionNOT,
+        ConditionAND,
+        ConditionOR,
+    )
+    token_separator: str = " "
+    eq_token: ClassVar[str] = " = "
+    convert_or_as_in: ClassVar[bool] = False
+    convert_and_as_in: ClassVar[bool] = False
+    # CIDR: no native support; pySigma expands the network into prefix wildcards.
+    cidr_expression: ClassVar[str | None] = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        d = self.dialect
+        self.or_token = d.or_token  # type: ignore[misc]
+        self.and_token = d.and_token  # type: ignore[misc]
+        self.not_token = "NOT"  # type: ignore[misc]
+        self.group_expression = d.group_expression  # type: ignore[misc]
+
+    # --- columns --------------------------------------------------------------------
+    def _column(self, field: str | None, state: ConversionState) -> tuple[str, str]:
+        """(quoted column, SQL type) of a mapped field on the rule's table."""
+        if field is None:
+            raise RuleRejected(KEYWORDS, "values without a field name (keywords)")
+        table = state.processing_state.get(TABLE_STATE)
+        model = MODELS.get(str(table))
+        if model is None:
+            raise RuleRejected(UNSUPPORTED, "no model table chosen by the pipeline")
+        for col in model.columns:
+            if col.name == field:
+                return self.dialect.ident(field), col.sql_type
+        raise RuleRejected(UNKNOWN_FIELD, f"{field!r} is not a column of {model.name}")
+
+    def _text(self, field: str | None, state: ConversionState) -> str:
+        col, sql_type = self._column(field, state)
+        return col if sql_type == "VARCHAR" else self.dialect.text(col)
+
+    def _literal_lower(self, value: str) -> str:
+        """Lower-cased literal; non-ASCII text is lowered by the engine, like the column."""
+        if value.isascii():
+            return self.dialect.string(value.lower())
+        return self.dialect.lower(self.dialect.string(value))
+
+    # --- boolean structure ------------------------------------------------------------
+    def convert_condition_not(
+        self, cond: ConditionNOT, state: ConversionState
+    ) -> str | DeferredQueryExpression | None:
+        arg = cond.args[0]
+        expr = self.convert_condition(arg, state)
+        if expr is None or isinstance(expr, DeferredQueryExpression):
+            return expr
+        return self.dialect.not_expression.format(expr=expr)
+
+    # --- strings ----------------------------------------------------------------------
+    def _string_match(
+        self,
+        cond: ConditionFieldEqualsValueExpression,
+        state: ConversionState,
+        case_sensitive: bool,
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaString)
+        d = self.dialect
+        text = self._text(cond.field, state)
+        expr = text if case_sensitive else d.lower(text)
+        kind, core = _classify(value)
+        if kind == "like":
+            pattern = like_pattern(core, d.like_escape)
+            lit = d.string(pattern) if case_sensitive else self._literal_lower(pattern)
+            return d.like_expression.format(expr=expr, pattern=lit, escape=d.string(d.like_escape))
+        plain = _plain(core)
+        lit = d.string(plain) if case_sensitive else self._literal_lower(plain)
+        template = {
+            "equals": d.equals_expression,
+            "contains": d.contains_expression,
+            "startswith": d.startswith_expression,
+            "endswith": d.endswith_expression,
+        }[kind]
+        return template.format(expr=expr, value=lit)
+
+    def convert_condition_field_eq_val_str(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return self._string_match(cond, state, case_sensitive=False)
+
+    def convert_condition_field_eq_val_str_case_sensitive(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaCasedString)
+        return self._string_match(cond, state, case_sensitive=True)
+
+    # --- other value types --------------------------------------------------------------
+    def convert_condition_field_eq_val_num(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaNumber)
+        col, sql_type = self._column(cond.field, state)
+        number = str(cond.value.number)
+        if sql_type == "VARCHAR":  # EventID is text in the models ("4688", "ProcessRollup2")
+            return self.dialect.equals_expression.format(
+                expr=col, value=self.dialect.string(number)
+            )
+        return self.dialect.equals_expression.format(expr=col, value=number)
+
+    def convert_condition_field_eq_val_bool(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaBool)
+        d = self.dialect
+        col, sql_type = self._column(cond.field, state)
+        if sql_type == "BOOLEAN":
+            lit = d.true_literal if cond.value.boolean else d.false_literal
+            return d.equals_expression.format(expr=col, value=lit)
+        text = col if sql_type == "VARCHAR" else d.text(col)
+        word = "true" if cond.value.boolean else "false"
+        return d.equals_expression.format(expr=d.lower(text), value=d.string(word))
+
+    def convert_condition_field_eq_val_re(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaRegularExpression)
+        flags = "".join(sorted(_RE_FLAGS[f] for f in value.flags))
+        pattern = (f"(?{flags})" if flags else "") + str(value.regexp)
+        if (why := self.dialect.validate_regex(pattern)) is not None:
+            raise RuleRejected(REGEX, f"{pattern!r}: {why}")
+        return self.dialect.regex_expression.format(
+            expr=self._text(cond.field, state), pattern=self.dialect.string(pattern)
+        )
+
+    def convert_condition_field_eq_val_re_contains(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        return self.convert_condition_field_eq_val_re(cond, state)
+
+    def convert_condition_field_compare_op_val(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaCompareExpression)
+        col, sql_type = self._column(cond.field, state)
+        expr = (
+            col if sql_type in ("BIGINT", "INTEGER") else self.dialect.number_cast.format(expr=col)
+        )
+        return self.dialect.compare_expression.format(
+            expr=expr, op=_COMPARE[value.op], value=str(value.number.number)
+        )
+
+    def convert_condition_field_eq_field(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        ref = cond.value
+        assert isinstance(ref, SigmaFieldReference)
+        d = self.dialect
+        left = d.lower(self._text(cond.field, state))
+        right = d.lower(self._text(ref.field, state))
+        if ref.starts_with and ref.ends_with:
+            return d.contains_expression.format(expr=left, value=right)
+        if ref.starts_with:
+            return d.startswith_expression.format(expr=left, value=right)
+        if ref.ends_with:
+            return d.endswith_expression.format(expr=left, value=right)
+        return d.equals_expression.format(expr=left, value=right)
+
+    def convert_condition_field_eq_val_null(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        col, _ = self._column(cond.field, state)
+        return self.dialect.null_expression.format(expr=col)
+
+    def convert_condition_field_eq_val_exists(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        assert isinstance(cond.value, SigmaExists)
+        col, _ = self._column(cond.field, state)
+        template = self.dialect.not_null_expression if cond.value else self.dialect.null_expression
+        return template.format(expr=col)
+
+    def convert_condition_field_eq_val_timestamp_part(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        raise RuleRejected(UNSUPPORTED, "timestamp part modifiers (minute, hour, day, ...)")
+
+    def convert_condition_field_eq_query_expr(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
+        raise RuleRejected(UNSUPPORTED, "query expression placeholders")
+
+    # --- values without a field (keywords) ------------------------------------------------
+    def convert_condition_val(self, cond: ConditionValueExpression, state: ConversionState) -> Any:
+        raise RuleRejected(KEYWORDS, f"keyword {cond.value!s:.60} has no field to search")
+
+    def convert_condition_val_str(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> Any:
+        return self.convert_condition_val(cond, state)
+
+    def convert_condition_val_num(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> Any:
+        return self.convert_condition_val(cond, state)
+
+    def convert_condition_val_re(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> Any:
+        return self.convert_condition_val(cond, state)
+
+    def convert_condition_query_expr(
+        self, cond: ConditionValueExpression, state: ConversionState
+    ) -> Any:
+        return self.convert_condition_val(cond, state)
+
+    # --- output -----------------------------------------------------------------------
+    def finalize_query_where(
+        self, rule: SigmaRule, query: Any, index: int, state: ConversionState
+    ) -> str:
+        return str(query)
+
+    def finalize_query_default(
+        self, rule: SigmaRule, query: Any, index: int, state: ConversionState
+    ) -> str:
+        table = state.processing_state.get(TABLE_STATE)
+        return f"SELECT * FROM {self.dialect.ident(str(table))} WHERE {query}"
+
+    def finalize_output_where(self, queries: list[str]) -> list[str]:
+        return queries
+
+
+class SparkSqlBackend(SqlBackend):
+    """Spark SQL: only the dialect differs."""
+
+    name: ClassVar[str] = "wmihunt Spark SQL"
+    identifier: ClassVar[str] = "wmihunt_spark"
+    dialect: ClassVar[Dialect] = SPARK

@@ -1,0 +1,181 @@
+"""Load Sigma rules, compile them against the models, and say why the others cannot run.
+
+Nothing is dropped silently: every rule file ends up either as a :class:`CompiledRule` or as
+a :class:`Rejected` entry with its file and a reason category (for counting) and detail.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.filters import SigmaFilter
+from sigma.rule import SigmaRule
+
+from ..backend import TABLE_STATE, SqlBackend
+from ..backend.errors import INVALID, RULE_TYPE, UNSUPPORTED, RuleRejected
+from ..pipeline import model_pipeline, route_for
+from .meta import RuleMeta, meta_for
+
+STORY = "story"
+USER = "user"
+#: not a reason a rule is wrong: the compiler itself failed
+INTERNAL = "internal compiler error"
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to run: its SQL predicate over one model table, and its metadata."""
+
+    rule_id: str
+    title: str
+    table: str
+    where: str
+    meta: RuleMeta
+    source: str  # 'story' | 'user'
+    path: str
+    logsource: str
+    level: str | None = None
+
+    @property
+    def sql(self) -> str:
+        return f'SELECT * FROM "{self.table}" WHERE {self.where}'
+
+
+@dataclass(frozen=True)
+class Rejected:
+    path: str
+    title: str | None
+    category: str
+    detail: str
+
+
+@dataclass
+class RuleSet:
+    compiled: list[CompiledRule] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    filters: int = 0
+
+    def extend(self, other: RuleSet) -> None:
+        self.compiled.extend(other.compiled)
+        self.rejected.extend(other.rejected)
+        self.filters += other.filters
+
+    def rejected_by_reason(self) -> Counter[str]:
+        return Counter(r.category for r in self.rejected)
+
+
+def story_files() -> list[Path]:
+    """The twelve story rule files shipped in the package, in detection order."""
+    root = resources.files("wmihunt.rules") / "story"
+    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".yml"))
+
+
+def load_story(backend: SqlBackend | None = None) -> list[CompiledRule]:
+    """Compile the story rules; a story rule that does not compile is a bug, so this raises."""
+    ruleset = load_files(story_files(), source=STORY, backend=backend)
+    if ruleset.rejected:
+        bad = "; ".join(f"{Path(r.path).name}: {r.category}: {r.detail}" for r in ruleset.rejected)
+        raise RuntimeError(f"story rules failed to compile: {bad}")
+    return sorted(ruleset.compiled, key=lambda r: (r.meta.number or 0, r.title))
+
+
+def load_rules_dir(path: str | Path, *, backend: SqlBackend | None = None) -> RuleSet:
+    """Compile every ``*.yml``/``*.yaml`` under ``path`` (a folder or one file) as user rules."""
+    p = Path(path)
+    files = (
+        [p]
+        if p.is_file()
+        else sorted(f for f in p.rglob("*") if f.suffix in (".yml", ".yaml") and f.is_file())
+    )
+    return load_files(files, source=USER, backend=backend)
+
+
+def load_files(files: Iterable[Path], *, source: str, backend: SqlBackend | None = None) -> RuleSet:
+    backend = backend or SqlBackend(model_pipeline())
+    result = RuleSet()
+    parsed: list[tuple[str, SigmaRule]] = []
+    filters: list[SigmaFilter] = []
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+            collection = SigmaCollection.from_yaml(text, collect_errors=True, collect_filters=True)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as exc:
+            result.rejected.append(Rejected(str(f), None, INVALID, _first_line(exc)))
+            continue
+        if collection.errors and not collection.rules and not collection.filters:
+            err = collection.errors[0]
+            result.rejected.append(Rejected(str(f), None, INVALID, _first_line(err)))
+            continue
+        filters.extend(collection.filters)
+        for rule in collection.rules:
+            if isinstance(rule, SigmaCorrelationRule):
+                result.rejected.append(
+                    Rejected(str(f), rule.title, RULE_TYPE, "correlation rules are not supported")
+                )
+            elif rule.errors:
+                result.rejected.append(
+                    Rejected(str(f), rule.title, INVALID, _first_line(rule.errors[0]))
+                )
+            else:
+                parsed.append((str(f), rule))
+    result.filters = len(filters)
+    for path, rule in parsed:
+        for flt in filters:
+            try:
+                rule = flt.apply_on_rule(rule)
+            except SigmaError as exc:
+                result.rejected.append(Rejected(path, rule.title, INVALID, _first_line(exc)))
+        outcome = compile_rule(rule, path=path, source=source, backend=backend)
+        if isinstance(outcome, Rejected):
+            result.rejected.append(outcome)
+        else:
+            result.compiled.append(outcome)
+    return result
+
+
+def compile_rule(
+    rule: SigmaRule, *, path: str, source: str, backend: SqlBackend
+) -> CompiledRule | Rejected:
+    """One Sigma rule -> CompiledRule, or Rejected with the reason. Never raises."""
+    title = rule.title
+    try:
+        queries = backend.convert_rule(rule, "where")
+        table = str(backend.last_processing_pipeline.state.get(TABLE_STATE))
+        route = route_for(rule)
+        if not queries or route is None:
+            raise RuleRejected(UNSUPPORTED, "the rule produced no query")
+        where = queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
+        meta = meta_for(rule, table)
+    except RuleRejected as exc:
+        return Rejected(path, title, exc.category, exc.detail)
+    except NotImplementedError as exc:
+        return Rejected(path, title, UNSUPPORTED, _first_line(exc))
+    except SigmaError as exc:
+        return Rejected(path, title, INVALID, _first_line(exc))
+    except Exception as exc:  # a compiler bug must not hide the other rules
+        return Rejected(path, title, INTERNAL, f"{type(exc).__name__}: {_first_line(exc)}")
+    return CompiledRule(
+        rule_id=str(rule.id) if rule.id is not None else f"{Path(path).stem}",
+        title=title,
+        table=table,
+        where=where,
+        meta=meta,
+        source=source,
+        path=path,
+        logsource=route.name,
+        level=rule.level.name.lower() if rule.level is not None else None,
+    )
+
+
+def _first_line(exc: Any) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
