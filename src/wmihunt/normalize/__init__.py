@@ -38,6 +38,8 @@ class Source:
     data_source: str
     table: str
     fill: Filler
+    #: Match field names case-insensitively (see ``Fields``).
+    fold_case: bool = False
 
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -53,11 +55,11 @@ _RAW_SOURCES: dict[tuple[str, int | str], Source] = {
     (SECURITY, 4688): Source("security", "process_start", process.security_4688),
     (SECURITY, 4624): Source("security", "logon", logon.security_4624),
     (SECURITY, 4648): Source("security", "logon", logon.security_4648),
-    (WMI_ACTIVITY, 5857): Source("wmi_activity", "wmi_activity", wmi.wmi_5857),
-    (WMI_ACTIVITY, 5858): Source("wmi_activity", "wmi_activity", wmi.wmi_5858),
-    (WMI_ACTIVITY, 5859): Source("wmi_activity", "wmi_activity", wmi.wmi_5859),
-    (WMI_ACTIVITY, 5860): Source("wmi_activity", "wmi_activity", wmi.wmi_5860),
-    (WMI_ACTIVITY, 5861): Source("wmi_activity", "wmi_activity", wmi.wmi_5861),
+    (WMI_ACTIVITY, 5857): Source("wmi_activity", "wmi_activity", wmi.wmi_5857, fold_case=True),
+    (WMI_ACTIVITY, 5858): Source("wmi_activity", "wmi_activity", wmi.wmi_5858, fold_case=True),
+    (WMI_ACTIVITY, 5859): Source("wmi_activity", "wmi_activity", wmi.wmi_5859, fold_case=True),
+    (WMI_ACTIVITY, 5860): Source("wmi_activity", "wmi_activity", wmi.wmi_5860, fold_case=True),
+    (WMI_ACTIVITY, 5861): Source("wmi_activity", "wmi_activity", wmi.wmi_5861, fold_case=True),
     (POWERSHELL, 4104): Source("powershell", "script_block", powershell.powershell_4104),
     (CROWDSTRIKE_CHANNEL, "ProcessRollup2"): Source(
         "crowdstrike", "process_start", process.crowdstrike_process
@@ -102,7 +104,7 @@ def normalize(event: RawEvent) -> tuple[str, dict[str, Any]] | None:
     source = SOURCES.get(_key(event.channel, event.event_id))
     if source is None:
         return None
-    fields = Fields(event)  # raises NormalizeError when data is not a mapping
+    fields = Fields(event, source.fold_case)  # NormalizeError when data is not a mapping
     row = dict.fromkeys(_COLUMNS[source.table])  # every column present, NULL by default
     row.update(base_row(event, fields, source.data_source))
     source.fill(event, fields, row)
