@@ -14,7 +14,11 @@ Public API:
 to support another event. Every row has the COMMON and EVIDENCE columns; ``time`` is UTC
 (Sysmon ``UtcTime`` when present, else the System time), NULL when unparseable: a row is
 kept rather than rejected for a bad time. Only an event whose data is not a mapping is
-rejected.
+rejected. ``uid`` is ``<file>|<member>|L<line>`` for line formats, else ``...|<record id>``.
+
+NXLog leaves XML escapes (``&lt;``...) in field values: they are decoded when the data has
+``SourceModuleType`` ``im_msvistalog``, or when a reader sets ``extra["xml_escaped"]``
+(which wins either way); readers must therefore not decode them too.
 """
 
 from __future__ import annotations
