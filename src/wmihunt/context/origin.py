@@ -1,0 +1,449 @@
+"""Remote origin: who asked for a WMI-spawned process, from where — and the other end.
+
+**Target side** (a process whose parent, or an ancestor's parent, is WmiPrvSE.exe): the
+network logon (Security 4624, logon type 3) on the same host that carried the request,
+found by, in order of confidence:
+
+1. ``logon_id`` (high): a 4624 whose ``TargetLogonId`` equals the process's logon id.
+   Sysmon 1 ``LogonId`` and Windows 10+ 4688 ``TargetLogonId`` carry the caller's logon
+   (verified on the corpus: the 4688 of notepad.exe under WmiPrvSE.exe has
+   ``SubjectLogonId`` 0x3e4 — NETWORK SERVICE, WmiPrvSE's own — and ``TargetLogonId`` =
+   the 4624 type 3 of Administrator from 192.168.1.219). The 4688 subject logon id is
+   tried too, except the well-known service ids (0x3e7, 0x3e4, 0x3e5).
+2. ``same_user_preceding`` (medium): the nearest *earlier* type-3 logon of the process's
+   account on that host within ``user_lookback``.
+3. ``host_preceding`` (low): only for a process logged under a service identity (old 4688
+   shape: no TargetLogonId; the child of WmiPrvSE.exe shows NETWORK SERVICE): the nearest
+   earlier type-3 logon of a person (not a machine account, not anonymous) on that host
+   within ``host_lookback``.
+
+A logon logged after the process, or on another host, is never used.
+
+**Source side** (a wmic.exe process): the targets its ``/node:`` names (quoted values,
+lists, ``@file``), and the 4648 (explicit credentials) WMIC.exe logged for them.
+
+**Both ends**, when both hosts' logs are in the case: a target-side process is linked to
+source events on other hosts that name its host (``wmic /node:`` or a 4648 target server),
+and a source-side wmic to WmiPrvSE children and type-3 logons on the hosts it names;
+candidates are ranked by workstation-name agreement and time distance, and reported with
+``delta_seconds`` and ``within_window`` (hosts' clocks may disagree: see docs/context.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, one, rows, short_host
+from .tree import NODE_COLUMNS, ancestors, process_node
+
+WMI_HOST = "wmiprvse.exe"
+WMIC = "wmic.exe"
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", ".", "[::1]"})
+
+DEFAULT_USER_LOOKBACK = timedelta(hours=1)
+DEFAULT_HOST_LOOKBACK = timedelta(minutes=5)
+DEFAULT_LINK_WINDOW = timedelta(minutes=10)
+#: How long after a wmic start its 4648 may come.
+CREDENTIALS_WINDOW = timedelta(minutes=30)
+
+_LOGON_COLUMNS = (
+    "uid", "time", "dest", "event_id", "logon_type", "target_user", "target_user_sid",
+    "target_logon_id", "subject_user", "src_ip", "src_port", "src_workstation",
+    "logon_process", "auth_package", "target_server", "target_info", "process_name",
+    "process_id", "ev_file", "ev_record_id",
+)
+_LOGON_SELECT = ", ".join(f'l."{c}"' for c in _LOGON_COLUMNS)
+_PROC_SELECT = ", ".join(f'p."{c}"' for c in NODE_COLUMNS)
+_ACCOUNT_SQL = "lower(regexp_replace(coalesce(l.target_user, ''), '^.*\\\\', ''))"
+
+
+# --- wmic /node: -------------------------------------------------------------------------
+
+
+def parse_wmic_nodes(cmdline: str | None) -> dict[str, list[str]]:
+    """Targets named by ``/node:`` (or ``-node:``) switches of a wmic command line.
+
+    ``/node:"a b",c /NODE:@hosts.txt`` -> ``{"targets": ["a b", "c"], "files":
+    ["hosts.txt"]}``. Values may be quoted; a comma (optionally followed by spaces)
+    continues the list; ``@file`` names a file of targets (its content is not in the logs).
+    """
+    out: dict[str, list[str]] = {"targets": [], "files": []}
+    if not cmdline:
+        return out
+    text = cmdline
+    low = text.lower()
+    n = len(text)
+    pos = 0
+    while True:
+        at = low.find("node", pos)
+        if at < 0:
+            break
+        pos = at + 4
+        before = low[at - 1] if at > 0 else ""
+        prefix = low[at - 2] if at > 1 else ""
+        if before not in "/-" or (prefix and prefix not in ' \t"'):
+            continue
+        i = pos
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n or text[i] != ":":
+            continue
+        i += 1
+        while i < n:
+            if text[i] == '"':
+                end = text.find('"', i + 1)
+                end = n if end < 0 else end
+                value, i = text[i + 1 : end], end + 1
+            else:
+                end = i
+                while end < n and text[end] not in ' \t,"':
+                    end += 1
+                value, i = text[i:end], end
+            value = value.strip()
+            if value.startswith("@"):
+                if value[1:]:
+                    out["files"].append(value[1:])
+            elif value:
+                out["targets"].append(value)
+            if i < n and text[i] == ",":
+                i += 1
+                while i < n and text[i] in " \t":
+                    i += 1
+                continue
+            break
+        pos = max(pos, i)
+    return out
+
+
+def is_loopback(target: str) -> bool:
+    return target.strip().lower() in LOOPBACK
+
+
+# --- target side -------------------------------------------------------------------------
+
+
+def _basename(path: str | None) -> str:
+    return (path or "").replace("/", "\\").rsplit("\\", 1)[-1].lower()
+
+
+def _logon_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    try:
+        return int(text, 16) if text.startswith("0x") else int(text)
+    except ValueError:
+        return None
+
+
+def _is_service_identity(proc: dict[str, Any]) -> bool:
+    user = (proc.get("user") or "").lower()
+    if proc.get("user_id") in SERVICE_SIDS or user.endswith("$"):
+        return True
+    if user.split("\\")[-1] in ("system", "network service", "local service"):
+        return True
+    return _logon_int(proc.get("logon_id")) in SERVICE_LOGON_IDS and not proc.get(
+        "target_logon_id"
+    )
+
+
+def wmi_anchor(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
+    """The process itself or its nearest ancestor whose parent is WmiPrvSE.exe."""
+    node = process_node(con, uid)
+    if node is None:
+        return None
+    if _basename(node.get("parent_process_name") or node.get("parent_process_path")) == WMI_HOST:
+        return node
+    for anc in ancestors(con, uid):
+        if _basename(anc.get("parent_process_name") or anc.get("parent_process_path")) == WMI_HOST:
+            return anc
+    return None
+
+
+def _logon(row: dict[str, Any] | None, proc_time: str | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    if proc_time and row.get("time"):
+        delta = datetime.fromisoformat(proc_time.rstrip("Z")) - datetime.fromisoformat(
+            row["time"].rstrip("Z")
+        )
+        row["seconds_before"] = delta.total_seconds()
+    row["account"] = row.get("target_user")
+    return row
+
+
+def _logon_ids(proc: dict[str, Any]) -> list[int]:
+    ids = []
+    for key in ("target_logon_id", "logon_id"):
+        value = _logon_int(proc.get(key))
+        if value is not None and value not in SERVICE_LOGON_IDS and value not in ids:
+            ids.append(value)
+    return ids
+
+
+def network_logon(
+    con: duckdb.DuckDBPyConnection,
+    proc: dict[str, Any],
+    *,
+    user_lookback: timedelta = DEFAULT_USER_LOOKBACK,
+    host_lookback: timedelta = DEFAULT_HOST_LOOKBACK,
+) -> dict[str, Any]:
+    """The 4624 type-3 logon behind ``proc`` (a process node), with method and confidence."""
+    time = proc.get("time")
+    if not time or not proc.get("dest"):
+        return {"method": None, "confidence": None, "logon": None,
+                "reason": "the process has no time or host"}
+    when = datetime.fromisoformat(time.rstrip("Z"))
+    # "Earlier" includes the same timestamp (coarse clocks), unless the same file logged
+    # the logon after the process (a later record).
+    base = f"""
+        SELECT {_LOGON_SELECT} FROM logon AS l
+        WHERE l.event_id = '4624' AND l.logon_type = 3
+          AND lower(l.dest) = lower($dest)
+          AND (l.time < $time OR (l.time = $time AND NOT coalesce(
+                l.ev_file = $file AND coalesce(l.ev_line, l.ev_record_id) > $pos, false)))
+    """
+    pos = proc.get("ev_line") if proc.get("ev_line") is not None else proc.get("ev_record_id")
+    params: dict[str, Any] = {"dest": proc["dest"], "time": when, "file": proc.get("ev_file"),
+                              "pos": pos}
+    ids = _logon_ids(proc)
+    if ids:
+        found = one(
+            con,
+            base + " AND TRY_CAST(trim(l.target_logon_id) AS UBIGINT) IN "
+            f"({', '.join(str(i) for i in ids)}) "
+            "ORDER BY l.time DESC, l.ev_record_id DESC LIMIT 1",
+            params,
+        )
+        if found:
+            return {"method": "logon_id", "confidence": "high", "logon": _logon(found, time)}
+    account = (proc.get("target_user") or proc.get("user") or "").split("\\")[-1].lower()
+    if account and not _is_service_identity(proc):
+        found = one(
+            con,
+            base + f" AND l.time >= $since AND {_ACCOUNT_SQL} = $account "
+            "ORDER BY l.time DESC, l.ev_record_id DESC LIMIT 1",
+            params | {"since": when - user_lookback, "account": account},
+        )
+        if found:
+            return {"method": "same_user_preceding", "confidence": "medium",
+                    "logon": _logon(found, time)}
+    elif _is_service_identity(proc):
+        found = one(
+            con,
+            base + f""" AND l.time >= $since
+              AND NOT ({_ACCOUNT_SQL} LIKE '%$' OR {_ACCOUNT_SQL} = 'anonymous logon'
+                       OR coalesce(l.target_user_sid, '') IN {SERVICE_SIDS!r})
+            ORDER BY l.time DESC, l.ev_record_id DESC LIMIT 1""",
+            params | {"since": when - host_lookback},
+        )
+        if found:
+            return {"method": "host_preceding", "confidence": "low",
+                    "logon": _logon(found, time)}
+    ids_text = ", ".join(hex(i) for i in ids) or "none usable"
+    return {
+        "method": None, "confidence": None, "logon": None,
+        "reason": f"no earlier 4624 logon type 3 on {proc['dest']} matches "
+                  f"(logon ids: {ids_text}); is the host's Security log in the case?",
+    }
+
+
+# --- source side -------------------------------------------------------------------------
+
+
+def explicit_credentials(
+    con: duckdb.DuckDBPyConnection, proc: dict[str, Any], *, window: timedelta = CREDENTIALS_WINDOW
+) -> list[dict[str, Any]]:
+    """4648 events WMIC.exe logged on the wmic's host after it started (same pid first)."""
+    if not proc.get("time") or not proc.get("dest"):
+        return []
+    when = datetime.fromisoformat(proc["time"].rstrip("Z"))
+    found = rows(
+        con,
+        f"""
+        SELECT {_LOGON_SELECT} FROM logon AS l
+        WHERE l.event_id = '4648' AND lower(l.dest) = lower($dest)
+          AND lower(regexp_replace(coalesce(l.process_name, ''), '^.*\\\\', '')) = 'wmic.exe'
+          AND l.time >= $time AND l.time <= $until
+        ORDER BY (l.process_id IS NOT DISTINCT FROM $pid) DESC, l.time
+        LIMIT 20
+        """,
+        {"dest": proc["dest"], "time": when, "until": when + window,
+         "pid": proc.get("process_id")},
+    )
+    for row in found:
+        row["account"] = row.get("target_user")
+        row["same_process"] = row.get("process_id") == proc.get("process_id")
+    return found
+
+
+def _hosts_named(con: duckdb.DuckDBPyConnection, target: str) -> list[str]:
+    """Hosts in the case whose name (or short name) is ``target``."""
+    want = short_host(target)
+    names = con.execute(
+        "SELECT DISTINCT dest FROM process_start WHERE dest IS NOT NULL "
+        "UNION SELECT DISTINCT dest FROM logon WHERE dest IS NOT NULL"
+    ).fetchall()
+    return [n for (n,) in names if short_host(n) == want]
+
+
+def _delta(a: str | None, b: str | None) -> float | None:
+    if not a or not b:
+        return None
+    return (datetime.fromisoformat(a.rstrip("Z")) - datetime.fromisoformat(b.rstrip("Z"))
+            ).total_seconds()
+
+
+def targets_of_source(
+    con: duckdb.DuckDBPyConnection, proc: dict[str, Any], *, window: timedelta = DEFAULT_LINK_WINDOW
+) -> list[dict[str, Any]]:
+    """For a wmic on host A naming B: WmiPrvSE children and type-3 logons from A on B."""
+    nodes = parse_wmic_nodes(proc.get("process"))["targets"]
+    for cred in explicit_credentials(con, proc):
+        if cred.get("target_server"):
+            nodes.append(cred["target_server"])
+    src_short = short_host(proc.get("dest"))
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for target in nodes:
+        hosts = [proc["dest"]] if is_loopback(target) else _hosts_named(con, target)
+        for host in hosts:
+            if host.lower() in seen:
+                continue
+            seen.add(host.lower())
+            when = datetime.fromisoformat(proc["time"].rstrip("Z"))
+            params = {"dest": host, "lo": when - window, "hi": when + window}
+            children = rows(
+                con,
+                f"""SELECT {_PROC_SELECT} FROM process_start AS p
+                    WHERE lower(p.dest) = lower($dest) AND p.time BETWEEN $lo AND $hi
+                      AND lower(p.parent_process_name) = 'wmiprvse.exe'
+                    ORDER BY p.time LIMIT 20""",
+                params,
+            )
+            logons = rows(
+                con,
+                f"""SELECT {_LOGON_SELECT} FROM logon AS l
+                    WHERE l.event_id = '4624' AND l.logon_type = 3
+                      AND lower(l.dest) = lower($dest) AND l.time BETWEEN $lo AND $hi
+                    ORDER BY l.time LIMIT 200""",
+                params,
+            )
+            logons = [lg for lg in logons if short_host(lg.get("src_workstation")) == src_short]
+            for item in (*children, *logons):
+                item["delta_seconds"] = _delta(item.get("time"), proc["time"])
+            out.append({
+                "target": target, "dest": host, "local": host.lower() == proc["dest"].lower(),
+                "wmiprvse_children": children, "logons_from_source": logons[:20],
+            })
+    return out
+
+
+def sources_of_target(
+    con: duckdb.DuckDBPyConnection,
+    proc: dict[str, Any],
+    logon: dict[str, Any] | None,
+    *,
+    window: timedelta = DEFAULT_LINK_WINDOW,
+) -> dict[str, Any]:
+    """For a WmiPrvSE child on host B: wmic /node:B runs and 4648s naming B on other hosts.
+
+    Returns ``{"best": candidate or None, "candidates": [...]}``; each candidate has
+    ``delta_seconds`` (target time minus source time), ``within_window`` and
+    ``workstation_match`` (the source host's name is the logon's WorkstationName).
+    """
+    dest = proc.get("dest") or ""
+    want = short_host(dest)
+    workstation = short_host((logon or {}).get("src_workstation"))
+    cands: list[dict[str, Any]] = []
+    wmics = rows(
+        con,
+        f"""SELECT {_PROC_SELECT} FROM process_start AS p
+            WHERE (lower(p.process_name) = 'wmic.exe' OR lower(p.original_file_name) = 'wmic.exe')
+              AND contains(lower(p.process), 'node') AND lower(p.dest) <> lower($dest)
+            LIMIT 5000""",
+        {"dest": dest},
+    )
+    for w in wmics:
+        if any(short_host(t) == want for t in parse_wmic_nodes(w.get("process"))["targets"]):
+            cands.append({"kind": "wmic", "source_dest": w["dest"], "time": w["time"],
+                          "uid": w["uid"], "process": w.get("process"), "user": w.get("user")})
+    creds = rows(
+        con,
+        f"""SELECT {_LOGON_SELECT} FROM logon AS l
+            WHERE l.event_id = '4648' AND lower(l.dest) <> lower($dest)
+              AND (contains(lower(l.target_server), $short)
+                   OR contains(lower(l.target_info), $short))
+            LIMIT 5000""",
+        {"dest": dest, "short": want or ""},
+    )
+    for c in creds:
+        info_host = (c.get("target_info") or "").split("/")[-1]
+        if want in (short_host(c.get("target_server")), short_host(info_host)):
+            cands.append({"kind": "explicit_credentials", "source_dest": c["dest"],
+                          "time": c["time"], "uid": c["uid"], "account": c.get("target_user"),
+                          "subject_user": c.get("subject_user"),
+                          "target_server": c.get("target_server"),
+                          "target_info": c.get("target_info"),
+                          "process_name": c.get("process_name")})
+    limit = window.total_seconds()
+    for c in cands:
+        c["delta_seconds"] = _delta(proc.get("time"), c["time"])
+        c["within_window"] = c["delta_seconds"] is not None and abs(c["delta_seconds"]) <= limit
+        c["workstation_match"] = bool(workstation) and short_host(c["source_dest"]) == workstation
+    cands.sort(key=lambda c: (not c["within_window"], not c["workstation_match"],
+                              abs(c["delta_seconds"] or 0.0)))
+    best = cands[0] if cands and (cands[0]["within_window"] or cands[0]["workstation_match"]) \
+        else None
+    return {"best": best, "candidates": cands[:10]}
+
+
+# --- entry -------------------------------------------------------------------------------
+
+
+def remote_origin(
+    con: duckdb.DuckDBPyConnection,
+    uid: str,
+    *,
+    user_lookback: timedelta = DEFAULT_USER_LOOKBACK,
+    host_lookback: timedelta = DEFAULT_HOST_LOOKBACK,
+    link_window: timedelta = DEFAULT_LINK_WINDOW,
+) -> dict[str, Any] | None:
+    """Origin of a process start: target side (WMI-spawned) and/or source side (wmic).
+
+    None when the process is neither started through WMI nor a wmic naming a node.
+    """
+    proc = process_node(con, uid)
+    if proc is None:
+        return None
+    out: dict[str, Any] = {}
+    anchor = wmi_anchor(con, uid)
+    if anchor is not None:
+        found = network_logon(con, anchor, user_lookback=user_lookback,
+                              host_lookback=host_lookback)
+        out["target"] = {
+            "dest": anchor.get("dest"),
+            "wmi_child": {k: anchor.get(k) for k in ("uid", "time", "process_name", "process",
+                                                     "user", "target_user", "logon_id",
+                                                     "target_logon_id")},
+            **found,
+            "source": sources_of_target(con, anchor, found.get("logon"), window=link_window),
+        }
+    is_wmic = WMIC in (_basename(proc.get("process_name")), _basename(proc.get("process_path")))
+    if is_wmic:
+        nodes = parse_wmic_nodes(proc.get("process"))
+        creds = explicit_credentials(con, proc)
+        if nodes["targets"] or nodes["files"] or creds:
+            out["source"] = {
+                "dest": proc.get("dest"),
+                "nodes": nodes["targets"],
+                "node_files": nodes["files"],
+                "loopback": bool(nodes["targets"]) and all(is_loopback(t)
+                                                           for t in nodes["targets"]),
+                "explicit_credentials": creds,
+                "targets": targets_of_source(con, proc, window=link_window),
+            }
+    return out or None

@@ -1,0 +1,195 @@
+"""Remote origin: network logon behind a WmiPrvSE child, wmic /node:, 4648, both ends."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+
+from wmihunt import store
+from wmihunt.context.origin import (
+    network_logon,
+    parse_wmic_nodes,
+    remote_origin,
+    wmi_anchor,
+)
+from wmihunt.models import MODELS
+
+T0 = datetime(2019, 3, 18, 22, 16, 9)
+TARGET = "WIN-T.example.corp"
+SOURCE = "PC01.example.corp"
+
+
+def load(con, table: str, rows: list[dict]) -> None:
+    store.load_batch(con, table, pa.Table.from_pylist(rows, schema=MODELS[table].arrow_schema))
+
+
+def at(sec: float) -> datetime:
+    return T0 + timedelta(seconds=sec)
+
+
+def logon(uid, sec, user, logon_id, *, dest=TARGET, ip="10.0.2.17", ws="PC01", ltype=3,
+          sid=None, rec=None, file="sec.evtx"):
+    return {"uid": uid, "time": at(sec), "dest": dest, "event_id": "4624", "logon_type": ltype,
+            "user": user, "target_user": user, "target_user_sid": sid,
+            "target_logon_id": logon_id, "src_ip": ip, "src_workstation": ws,
+            "data_source": "security", "ev_file": file, "ev_record_id": rec}
+
+
+def proc(uid, sec, name, *, dest=TARGET, parent="WmiPrvSE.exe", user="EXAMPLE\\Administrator",
+         logon_id=None, target_logon_id=None, target_user=None, cmd=None, pid=None, ppid=None,
+         source="sysmon", user_id=None, guid=None, pguid=None, rec=None, file="p.evtx"):
+    return {"uid": uid, "time": at(sec), "dest": dest, "process_name": name,
+            "process_path": "C:\\Windows\\System32\\" + name, "process": cmd,
+            "parent_process_name": parent, "user": user, "user_id": user_id,
+            "logon_id": logon_id, "target_logon_id": target_logon_id, "target_user": target_user,
+            "process_id": pid, "parent_process_id": ppid, "data_source": source,
+            "process_guid": guid, "parent_process_guid": pguid, "ev_file": file,
+            "ev_record_id": rec}
+
+
+def test_logon_id_join_ignores_other_host_and_later_logon():
+    con = store.connect()
+    load(con, "logon", [
+        logon("good", -20, "EXAMPLE\\Administrator", "0x10fc09"),
+        logon("other-host", -5, "EXAMPLE\\Administrator", "0x10fc09", dest="ELSEWHERE"),
+        logon("later", 5, "EXAMPLE\\Administrator", "0x10FC09"),
+    ])
+    load(con, "process_start", [proc("cmd", 0, "cmd.exe", logon_id="0x10fc09")])
+    got = remote_origin(con, "cmd")["target"]
+    assert got["method"] == "logon_id" and got["confidence"] == "high"
+    lg = got["logon"]
+    assert lg["uid"] == "good" and lg["src_ip"] == "10.0.2.17" and lg["src_workstation"] == "PC01"
+    assert lg["account"] == "EXAMPLE\\Administrator" and lg["seconds_before"] == 20.0
+
+
+def test_win10_4688_uses_target_logon_id_not_the_wmiprvse_subject():
+    con = store.connect()
+    load(con, "logon", [logon("l", -6, "WINLAB.LOCAL\\Administrator", "0x82215a",
+                              ip="192.168.1.219", ws=None)])
+    load(con, "process_start", [proc(
+        "note", 0, "notepad.exe", source="security", user="WINLAB\\WIND10$", user_id="S-1-5-20",
+        logon_id="0x3e4", target_logon_id="0x82215a", target_user="WINLAB.LOCAL\\Administrator")])
+    got = remote_origin(con, "note")["target"]
+    assert (got["method"], got["logon"]["uid"], got["logon"]["src_ip"]) == (
+        "logon_id", "l", "192.168.1.219")
+
+
+def test_same_user_fallback_takes_nearest_preceding_on_same_host_only():
+    con = store.connect()
+    load(con, "logon", [
+        logon("old", -600, "IEWIN7\\IEUser", "0x1"),
+        logon("older", -900, "IEWIN7\\IEUser", "0x2"),
+        logon("wrong-host", -30, "IEWIN7\\IEUser", "0x3", dest="OTHER"),
+        logon("after", 10, "IEWIN7\\IEUser", "0x4"),
+        logon("other-user", -10, "IEWIN7\\bob", "0x5"),
+    ])
+    load(con, "process_start", [proc("c", 0, "cmd.exe", user="IEWIN7\\IEUser",
+                                     logon_id="0x1d313d")])
+    got = remote_origin(con, "c")["target"]
+    assert (got["method"], got["confidence"], got["logon"]["uid"]) == (
+        "same_user_preceding", "medium", "old")
+    node = wmi_anchor(con, "c")
+    none = network_logon(con, node, user_lookback=timedelta(minutes=5))
+    assert none["logon"] is None and "0x1d313d" in none["reason"]
+
+
+def test_old_4688_service_identity_uses_nearest_person_logon_before_not_at_or_after():
+    """Shape of LM_WMI_4624_4688_TargetHost.evtx: calc.exe's 4688 shows NETWORK SERVICE."""
+    con = store.connect()
+    load(con, "logon", [
+        logon("admin", -20, "EXAMPLE\\Administrator", "0x10fc09", rec=4),
+        logon("machine", -19, "EXAMPLE\\WIN-T$", "0x10fac2", sid="S-1-5-18", rec=5),
+        logon("anon", -18, "NT AUTHORITY\\ANONYMOUS LOGON", "0x9", sid="S-1-5-7", rec=6),
+        # same timestamp as calc but logged after it in the same file: not "preceding"
+        logon("user01", 0, "EXAMPLE\\user01", "0x110085", rec=8),
+    ])
+    load(con, "process_start", [
+        proc("wmi", -19.5, "WmiPrvSE.exe", parent=None, source="security", pid=0xAE8,
+             user="EXAMPLE\\WIN-T$", user_id="S-1-5-18", logon_id="0x3e7",
+             file="sec.evtx", rec=5),
+        proc("calc", 0, "calc.exe", source="security", pid=0x424, ppid=0xAE8,
+             user="EXAMPLE\\WIN-T$", user_id="S-1-5-20", logon_id="0x3e4",
+             file="sec.evtx", rec=7),
+    ])
+    got = remote_origin(con, "calc")["target"]
+    assert (got["method"], got["confidence"], got["logon"]["uid"]) == (
+        "host_preceding", "low", "admin")
+
+
+def test_descendant_of_wmi_child_uses_the_child_as_anchor():
+    con = store.connect()
+    load(con, "logon", [logon("l", -1, "IEWIN7\\IEUser", "0x1d313d", dest="IEWIN7")])
+    load(con, "process_start", [
+        proc("cmd", 0, "cmd.exe", dest="IEWIN7", logon_id="0x1d313d", guid="G1", pguid="GW"),
+        proc("who", 1, "whoami.exe", dest="IEWIN7", parent="cmd.exe", logon_id="0x1d313d",
+             guid="G2", pguid="G1"),
+        proc("plain", 2, "notepad.exe", dest="IEWIN7", parent="explorer.exe"),
+    ])
+    got = remote_origin(con, "who")["target"]
+    assert got["wmi_child"]["uid"] == "cmd" and got["logon"]["uid"] == "l"
+    assert remote_origin(con, "plain") is None
+    assert remote_origin(con, "missing") is None
+
+
+def test_parse_wmic_nodes():
+    assert parse_wmic_nodes('wmic /node:"127.0.0.1" service where (caption like "%Sp%")') == {
+        "targets": ["127.0.0.1"], "files": []}
+    assert parse_wmic_nodes("WMIC.exe /NODE:17.12.0.1 process call create x")["targets"] == [
+        "17.12.0.1"]
+    assert parse_wmic_nodes('wmic -node:a,b, "c d" os get')["targets"] == ["a", "b", "c d"]
+    assert parse_wmic_nodes('wmic /node:@hosts.txt /node:"@C:\\a b.txt" os') == {
+        "targets": [], "files": ["hosts.txt", "C:\\a b.txt"]}
+    # "node" inside a where clause is not a switch (detection 5's literal false positive)
+    assert parse_wmic_nodes('wmic process where "commandline like \'%node server%\'"') == {
+        "targets": [], "files": []}
+    assert parse_wmic_nodes(None) == {"targets": [], "files": []}
+    assert parse_wmic_nodes('wmic /node:"unterminated')["targets"] == ["unterminated"]
+
+
+def _two_hosts(con, *, source_offset: float = -26.0) -> None:
+    load(con, "logon", [
+        logon("t-logon", -20, "EXAMPLE\\Administrator", "0x10fc09"),
+        {"uid": "cred", "time": at(source_offset + 1), "dest": SOURCE, "event_id": "4648",
+         "user": "EXAMPLE.CORP\\administrator", "target_user": "EXAMPLE.CORP\\administrator",
+         "subject_user": "EXAMPLE\\user01", "target_server": TARGET,
+         "target_info": "host/" + TARGET, "process_name": "C:\\Windows\\System32\\wbem\\WMIC.exe",
+         "process_id": 0x44C, "data_source": "security"},
+        {"uid": "cred-elsewhere", "time": at(-25), "dest": "PC09", "event_id": "4648",
+         "target_server": "FILESRV", "process_name": "C:\\x\\WMIC.exe", "data_source": "security"},
+    ])
+    load(con, "process_start", [
+        proc("wmic", source_offset, "WMIC.exe", dest=SOURCE, parent="cmd.exe",
+             user="EXAMPLE\\user01", pid=0x44C,
+             cmd="wmic /node:WIN-T /user:administrator process call create calc.exe"),
+        proc("calc", 0, "calc.exe", logon_id="0x10fc09"),
+    ])
+
+
+def test_both_ends_linked_when_both_hosts_are_scanned():
+    con = store.connect()
+    _two_hosts(con)
+    target = remote_origin(con, "calc")["target"]
+    best = target["source"]["best"]
+    assert best["source_dest"] == SOURCE and best["within_window"] and best["workstation_match"]
+    kinds = sorted(c["kind"] for c in target["source"]["candidates"])
+    assert kinds == ["explicit_credentials", "wmic"]
+    assert best["kind"] == "explicit_credentials" and best["delta_seconds"] == 25.0
+
+    source = remote_origin(con, "wmic")["source"]
+    assert source["nodes"] == ["WIN-T"] and source["loopback"] is False
+    (cred,) = source["explicit_credentials"]
+    assert cred["uid"] == "cred" and cred["target_server"] == TARGET and cred["same_process"]
+    (tgt,) = source["targets"]
+    assert tgt["dest"] == TARGET
+    assert [c["uid"] for c in tgt["wmiprvse_children"]] == ["calc"]
+    assert [lg["uid"] for lg in tgt["logons_from_source"]] == ["t-logon"]
+
+
+def test_clock_skew_keeps_name_match_but_outside_window():
+    con = store.connect()
+    _two_hosts(con, source_offset=-10 * 3600.0)  # source clock 10 h behind
+    src = remote_origin(con, "calc")["target"]["source"]
+    best = src["best"]
+    assert best is not None and best["within_window"] is False and best["workstation_match"]
+    assert best["delta_seconds"] > 9 * 3600
