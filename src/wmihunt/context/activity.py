@@ -1,0 +1,242 @@
+"""Host and user activity around a finding: the story's investigation searches, answered.
+
+Upstream ties four searches to the story; each is a query here:
+
+- all WMI activity of the host (Sysmon 19-21, WMI-Activity 5857-5861) in a window around
+  the finding, plus the host's WmiPrvSE.exe children and wmic runs in that window;
+- "process info": for the finding's process name on that host, count, first/last seen
+  and command lines, by user and parent (whole case, not windowed, as upstream);
+- "parent process info": the same for what the finding's parent name started;
+- earlier findings (alerts) for the host.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from . import findings as fnd
+from ._sql import has_table, q, rows
+
+DEFAULT_WINDOW = timedelta(hours=1)
+DEFAULT_LIMIT = 100
+_CMD_SAMPLES = 10
+
+_WMI_COLUMNS = (
+    "uid", "time", "event_id", "kind", "operation", "user", "name", "namespace", "query",
+    "consumer_type", "destination", "consumer", "filter", "client_process_id", "provider_name",
+)
+_PROC_COLUMNS = (
+    "uid", "time", "user", "process_name", "process", "parent_process_name", "process_id",
+    "parent_inferred",
+)
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).rstrip("Z"))
+
+
+def _cols(names: tuple[str, ...], alias: str = "t") -> str:
+    return ", ".join(f"{alias}.{q(c)}" for c in names)
+
+
+def wmi_events(
+    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, limit: int
+) -> dict[str, Any]:
+    """The host's WMI-activity rows in [lo, hi]: counts per EventID and the rows (capped)."""
+    params = {"dest": dest, "lo": lo, "hi": hi}
+    where = "lower(t.dest) = lower($dest) AND t.time BETWEEN $lo AND $hi"
+    counts = rows(
+        con,
+        f"SELECT t.event_id, count(*) AS n FROM wmi_activity t WHERE {where} "
+        "GROUP BY t.event_id ORDER BY t.event_id",
+        params,
+    )
+    events = rows(
+        con,
+        f"SELECT {_cols(_WMI_COLUMNS)} FROM wmi_activity t WHERE {where} "
+        f"ORDER BY t.time, t.uid LIMIT {int(limit)}",
+        params,
+    )
+    return {"counts": {c["event_id"]: c["n"] for c in counts}, "events": events}
+
+
+def _processes(
+    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, cond: str, limit: int
+) -> list[dict[str, Any]]:
+    return rows(
+        con,
+        f"""SELECT {_cols(_PROC_COLUMNS)} FROM process_start t
+            WHERE lower(t.dest) = lower($dest) AND t.time BETWEEN $lo AND $hi AND ({cond})
+            ORDER BY t.time, t.uid LIMIT {int(limit)}""",
+        {"dest": dest, "lo": lo, "hi": hi},
+    )
+
+
+def wmiprvse_children(con, dest: str, lo: datetime, hi: datetime, limit: int) -> list[dict]:
+    return _processes(con, dest, lo, hi, "lower(t.parent_process_name) = 'wmiprvse.exe'", limit)
+
+
+def wmic_runs(con, dest: str, lo: datetime, hi: datetime, limit: int) -> list[dict]:
+    cond = "lower(t.process_name) = 'wmic.exe' OR lower(t.original_file_name) = 'wmic.exe'"
+    return _processes(con, dest, lo, hi, cond, limit)
+
+
+def process_info(
+    con: duckdb.DuckDBPyConnection, dest: str, *, process_name: str | None = None,
+    parent_process_name: str | None = None, limit: int = 20,
+) -> dict[str, Any] | None:
+    """Upstream's "process info" (by ``process_name``) or "parent process info" (by
+    ``parent_process_name``) on one host: totals, and rows by user and the other name."""
+    if process_name:
+        col, other, value = "process_name", "parent_process_name", process_name
+    elif parent_process_name:
+        col, other, value = "parent_process_name", "process_name", parent_process_name
+    else:
+        return None
+    where = f"lower(dest) = lower($dest) AND lower({col}) = lower($value)"
+    params = {"dest": dest, "value": value}
+    total = rows(
+        con,
+        f"SELECT count(*) AS count, min(time) AS first_seen, max(time) AS last_seen, "
+        f"count(DISTINCT \"user\") AS users FROM process_start WHERE {where}",
+        params,
+    )[0]
+    groups = rows(
+        con,
+        f"""SELECT "user", {other}, count(*) AS count, min(time) AS first_seen,
+                   max(time) AS last_seen,
+                   list_slice(list(DISTINCT process), 1, {_CMD_SAMPLES}) AS command_lines
+            FROM process_start WHERE {where}
+            GROUP BY "user", {other} ORDER BY count DESC, first_seen LIMIT {int(limit)}""",
+        params,
+    )
+    return {col: value, "dest": dest, **total, "by_user": groups}
+
+
+def earlier_findings(
+    con: duckdb.DuckDBPyConnection, dest: str, before: datetime | None, *,
+    exclude: object = None, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Findings on ``dest`` before ``before`` (all findings when it is None), newest first."""
+    cols = fnd.resolve(con)
+    if cols is None:
+        return []
+    sel = ", ".join(
+        f"{q(c)} AS {q(k)}" for k, c in (
+            ("finding_id", cols.finding_id), ("time", cols.time), ("detection", cols.detection),
+            ("risk_score", cols.risk_score), ("user", cols.user), ("message", cols.message))
+    )
+    cond = [f"lower({q(cols.dest)}) = lower($dest)"]
+    params: dict[str, Any] = {"dest": dest}
+    if before is not None:
+        cond.append(f"{q(cols.time)} < $before")
+        params["before"] = before
+    if exclude is not None:
+        cond.append(f"CAST({q(cols.finding_id)} AS VARCHAR) <> $exclude")
+        params["exclude"] = str(exclude)
+    return rows(
+        con,
+        f"SELECT {sel} FROM {fnd.FINDINGS_TABLE} WHERE {' AND '.join(cond)} "
+        f"ORDER BY {q(cols.time)} DESC LIMIT {int(limit)}",
+        params,
+    )
+
+
+def host_activity(
+    con: duckdb.DuckDBPyConnection,
+    dest: str,
+    time: Any,
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    limit: int = DEFAULT_LIMIT,
+    process_name: str | None = None,
+    parent_process_name: str | None = None,
+    finding_id: object = None,
+) -> dict[str, Any]:
+    """Everything WMI on ``dest`` within ``window`` of ``time``, and the upstream searches."""
+    when = _when(time)
+    out: dict[str, Any] = {"dest": dest}
+    if when is not None:
+        lo, hi = when - window, when + window
+        out["window"] = {"from": lo.isoformat() + "Z", "to": hi.isoformat() + "Z"}
+        out["wmi"] = wmi_events(con, dest, lo, hi, limit)
+        out["wmiprvse_children"] = wmiprvse_children(con, dest, lo, hi, limit)
+        out["wmic_runs"] = wmic_runs(con, dest, lo, hi, limit)
+    if process_name:
+        out["process_info"] = process_info(con, dest, process_name=process_name)
+    if parent_process_name:
+        out["parent_process_info"] = process_info(
+            con, dest, parent_process_name=parent_process_name)
+    if has_table(con, fnd.FINDINGS_TABLE):
+        out["earlier_findings"] = earlier_findings(con, dest, when, exclude=finding_id)
+    return out
+
+
+def host_span(con: duckdb.DuckDBPyConnection, dest: str) -> dict[str, Any]:
+    """Rows and time span per model table for one host."""
+    out: dict[str, Any] = {}
+    for table in ("process_start", "wmi_activity", "script_block", "logon"):
+        out[table] = rows(
+            con,
+            f"SELECT count(*) AS rows, min(time) AS first_seen, max(time) AS last_seen "
+            f"FROM {table} WHERE lower(dest) = lower(?)",
+            [dest],
+        )[0]
+    return out
+
+
+def user_activity(
+    con: duckdb.DuckDBPyConnection, user: str, *, limit: int = DEFAULT_LIMIT
+) -> dict[str, Any]:
+    """A user's network logons (where from), hosts they started processes on, findings."""
+    account = user.split("\\")[-1].lower()
+    acc = "lower(regexp_replace(coalesce({col}, ''), '^.*\\\\', '')) = $account"
+    logons = rows(
+        con,
+        f"""SELECT dest, src_ip, src_workstation, logon_type, count(*) AS count,
+                   min(time) AS first_seen, max(time) AS last_seen
+            FROM logon WHERE event_id = '4624' AND {acc.format(col='target_user')}
+            GROUP BY ALL ORDER BY count DESC LIMIT {int(limit)}""",
+        {"account": account},
+    )
+    hosts = rows(
+        con,
+        f"""SELECT dest, count(*) AS processes, min(time) AS first_seen, max(time) AS last_seen,
+                   count(*) FILTER (WHERE lower(parent_process_name) = 'wmiprvse.exe')
+                       AS wmi_children
+            FROM process_start
+            WHERE {acc.format(col='"user"')} OR {acc.format(col='target_user')}
+            GROUP BY dest ORDER BY processes DESC LIMIT {int(limit)}""",
+        {"account": account},
+    )
+    explicit = rows(
+        con,
+        f"""SELECT dest, subject_user, target_server, target_info, process_name,
+                   count(*) AS count, min(time) AS first_seen, max(time) AS last_seen
+            FROM logon WHERE event_id = '4648'
+              AND ({acc.format(col='target_user')} OR {acc.format(col='subject_user')})
+            GROUP BY ALL ORDER BY count DESC LIMIT {int(limit)}""",
+        {"account": account},
+    )
+    out: dict[str, Any] = {"user": user, "logons": logons, "hosts": hosts,
+                           "explicit_credentials": explicit}
+    cols = fnd.resolve(con)
+    if cols is not None:
+        out["findings"] = rows(
+            con,
+            f"""SELECT {q(cols.finding_id)} AS finding_id, {q(cols.time)} AS time,
+                       {q(cols.dest)} AS dest, {q(cols.detection)} AS detection,
+                       {q(cols.risk_score)} AS risk_score
+                FROM {fnd.FINDINGS_TABLE}
+                WHERE {acc.format(col=q(cols.user))}
+                ORDER BY {q(cols.time)} LIMIT {int(limit)}""",
+            {"account": account},
+        )
+    return out
