@@ -57,9 +57,13 @@ def test_sums_rank_and_flag_with_risk_objects_column():
 def test_fallback_to_story_table_and_explicit_mapping():
     con = store.connect()
     setup(con, with_objects=False)
+    expected = {("dest", "HOST-A"): 161, ("user", "A\\eve"): 98, ("dest", "HOST-B"): 36}
+    # the column is there but NULL: the story table fills in
+    ranked = {(r["object_type"], r["object"]): r["total_risk"] for r in risk_by_entity(con)}
+    assert ranked == expected
     con.execute("ALTER TABLE findings DROP COLUMN risk_objects")
     ranked = {(r["object_type"], r["object"]): r["total_risk"] for r in risk_by_entity(con)}
-    assert ranked == {("dest", "HOST-A"): 161, ("user", "A\\eve"): 98, ("dest", "HOST-B"): 36}
+    assert ranked == expected
     assert STORY_RISK_OBJECTS[D1] == ("dest",)
     # an explicit mapping (by detection name) wins: here the subscription also scores user
     mapping = {**STORY_RISK_OBJECTS, "Detect WMI Event Subscription Persistence": ["dest", "user"]}

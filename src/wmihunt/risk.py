@@ -46,26 +46,27 @@ RiskObjects = str | Mapping[str, Sequence[str]] | None
 def _objects_sql(
     con: duckdb.DuckDBPyConnection, cols: fnd.FindingColumns, risk_objects: RiskObjects
 ) -> str:
-    """SQL expression giving each finding's list of risk-object field names."""
+    """SQL expression giving each finding's list of risk-object field names: the argument,
+    else the findings column, else the story table; a detection none of them knows scores
+    ``dest`` only."""
     if isinstance(risk_objects, str):
-        return f"f.{q(risk_objects)}"
-    mapping: Mapping[str, Sequence[str]] | None = risk_objects
-    if mapping is None and cols.risk_objects is None:
-        mapping = STORY_RISK_OBJECTS
-    if mapping is None:
-        return f"coalesce(f.{q(cols.risk_objects)}, ['dest'])"
-    # A small mapping table joined on id or name; unknown detections score dest only.
+        return f"coalesce(f.{q(risk_objects)}, ['dest'])"
+    mapping: Mapping[str, Sequence[str]] = (
+        risk_objects if risk_objects is not None else STORY_RISK_OBJECTS
+    )
     con.execute("CREATE OR REPLACE TEMP TABLE ctx_risk_map (key VARCHAR, fields VARCHAR[])")
     con.executemany(
         "INSERT INTO ctx_risk_map VALUES (?, ?)",
         [(str(k).lower(), list(v)) for k, v in mapping.items()],
     )
-    expr = (
-        "coalesce((SELECT m.fields FROM ctx_risk_map m WHERE m.key = "
+    lookup = (
+        "(SELECT m.fields FROM ctx_risk_map m WHERE m.key = "
         f"lower(CAST(f.{q(cols.detection_id)} AS VARCHAR)) OR m.key = "
-        f"lower(CAST(f.{q(cols.detection)} AS VARCHAR)) LIMIT 1), ['dest'])"
+        f"lower(CAST(f.{q(cols.detection)} AS VARCHAR)) LIMIT 1)"
     )
-    return expr
+    if risk_objects is None and cols.risk_objects is not None:
+        return f"coalesce(f.{q(cols.risk_objects)}, {lookup}, ['dest'])"
+    return f"coalesce({lookup}, ['dest'])"
 
 
 def _unpivot_sql(con: duckdb.DuckDBPyConnection, risk_objects: RiskObjects) -> str | None:
