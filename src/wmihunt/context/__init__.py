@@ -1,1 +1,226 @@
-"""Investigation context: the joins that turn a finding into a story (see docs/context.md)."""
+"""Investigation context: the joins that turn a finding into a story (see docs/context.md).
+
+``for_finding(con, finding_id)`` is the one entry the outputs use; it returns
+``{"tree", "origin", "subscription", "script", "activity", "risk"}`` as JSON-ready data
+(a key is None when it does not apply to the finding's kind of event). ``for_host`` and
+``for_user`` answer ``wmihunt investigate --host/--user``. One module per join:
+``parents`` (old 4688 parent inference, run after ingest), ``tree``, ``origin``,
+``subscriptions``, ``scripts``, ``activity``; risk lives in ``wmihunt.risk``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from ..models import MODELS
+from . import findings
+from ._sql import one, rows
+from .activity import (
+    DEFAULT_WINDOW,
+    earlier_findings,
+    host_activity,
+    host_span,
+    process_info,
+    user_activity,
+    wmic_runs,
+    wmiprvse_children,
+)
+from .origin import remote_origin
+from .parents import infer_parents
+from .scripts import detect_spanning, reassembled_scripts, script_context
+from .subscriptions import subscription_for_event, subscriptions
+from .tree import NODE_COLUMNS, process_tree
+
+__all__ = [
+    "CONTEXT_KEYS",
+    "detect_spanning",
+    "earlier_findings",
+    "for_finding",
+    "for_host",
+    "for_user",
+    "infer_parents",
+    "process_tree",
+    "reassembled_scripts",
+    "remote_origin",
+    "script_context",
+    "subscriptions",
+]
+
+CONTEXT_KEYS = ("tree", "origin", "subscription", "script", "activity", "risk")
+_ALL_TIME = (datetime(1601, 1, 1), datetime(9999, 1, 1))
+
+
+def _safe(section: Callable[[], Any]) -> Any:
+    """Run one join; a failure becomes an ``error`` entry instead of losing the others."""
+    try:
+        return section()
+    except (duckdb.Error, ValueError, TypeError, KeyError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _event_table(con: duckdb.DuckDBPyConnection, table: Any, uid: Any) -> str | None:
+    """The model table holding ``uid`` (the finding's own claim first)."""
+    if uid is None:
+        return None
+    names = [table] if table in MODELS else []
+    names += [m for m in MODELS if m != table]
+    for name in names:
+        if con.execute(f"SELECT 1 FROM {name} WHERE uid = ? LIMIT 1", [uid]).fetchone():
+            return name
+    return None
+
+
+def _temporary_subscription(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
+    """A 5860 temporary subscription, with the client process when its pid is logged."""
+    row = one(
+        con,
+        "SELECT uid, time, dest, \"user\", event_id, namespace, query, client_process_id, "
+        "client_machine, possible_cause FROM wmi_activity WHERE uid = ? AND event_id = '5860'",
+        [uid],
+    )
+    if row is None:
+        return None
+    row["kind"] = "temporary"
+    if row.get("client_process_id") is not None and row.get("time"):
+        row["client_process"] = one(
+            con,
+            f"""SELECT {", ".join(f'"{c}"' for c in NODE_COLUMNS)} FROM process_start
+                WHERE lower(dest) = lower(?) AND process_id = ? AND time <= ?
+                ORDER BY time DESC LIMIT 1""",
+            [row["dest"], row["client_process_id"],
+             datetime.fromisoformat(row["time"].rstrip("Z"))],
+        )
+    return row
+
+
+def _subscription_for_process(
+    con: duckdb.DuckDBPyConnection, proc: dict[str, Any]
+) -> dict[str, Any] | None:
+    """For a consumer-launched process (scrcons.exe, or a child of WmiPrvSE.exe/scrcons.exe):
+    the subscription present on the host when it started, preferring one whose payload
+    names the process."""
+    name = (proc.get("process_name") or "").lower()
+    parent = (proc.get("parent_process_name") or "").lower()
+    if name != "scrcons.exe" and parent not in ("wmiprvse.exe", "scrcons.exe"):
+        return None
+    when = proc.get("time") or ""
+    active = [
+        s for s in subscriptions(con, proc.get("dest"))
+        if s["payload"] and (s["first_seen"] or "") <= when
+        and not (s["deleted"] and s["deleted"] < when)
+    ]
+    if not active:
+        return None
+    cmd = (proc.get("process") or "").lower()
+
+    def named(s: dict[str, Any]) -> bool:
+        payload = (s["payload"] or "").lower()
+        return bool(name) and (name in payload or (bool(payload) and payload in cmd))
+
+    best = max(active, key=lambda s: (named(s), s["first_seen"] or ""))
+    return best | {"relation": "payload names the process" if named(best)
+                   else "present on the host when the process started"}
+
+
+def for_finding(
+    con: duckdb.DuckDBPyConnection,
+    finding_id: object,
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    threshold: float | None = None,
+    risk_objects: Any = None,
+) -> dict[str, Any]:
+    """The context of one finding. Raises ``LookupError`` when there is no such finding."""
+    from .. import risk as risk_mod  # risk imports context.findings: import here, not at top
+
+    finding = findings.get(con, finding_id)
+    if finding is None:
+        raise LookupError(f"no finding with id {finding_id!r}")
+    cols = findings.resolve(con)
+    assert cols is not None
+    uid = finding.get(cols.uid)
+    table = _event_table(con, finding.get("table"), uid)
+    ctx: dict[str, Any] = dict.fromkeys(CONTEXT_KEYS)
+    proc: dict[str, Any] | None = None
+    if table == "process_start":
+        ctx["tree"] = _safe(lambda: process_tree(con, uid))
+        ctx["origin"] = _safe(lambda: remote_origin(con, uid))
+        tree = ctx["tree"]
+        proc = tree.get("process") if isinstance(tree, dict) else None
+        if proc:
+            ctx["subscription"] = _safe(lambda: _subscription_for_process(con, proc))
+    elif table == "wmi_activity":
+        ctx["subscription"] = _safe(
+            lambda: subscription_for_event(con, uid) or _temporary_subscription(con, uid))
+    elif table == "script_block":
+        ctx["script"] = _safe(lambda: script_context(con, uid))
+    dest = finding.get(cols.dest)
+    if dest:
+        ctx["activity"] = _safe(lambda: host_activity(
+            con, dest, finding.get(cols.time), window=window,
+            process_name=(proc or {}).get("process_name"),
+            parent_process_name=(proc or {}).get("parent_process_name"),
+            finding_id=finding.get(cols.finding_id),
+        ))
+    kwargs: dict[str, Any] = {"risk_objects": risk_objects}
+    if threshold is not None:
+        kwargs["threshold"] = threshold
+    ctx["risk"] = _safe(lambda: {
+        "dest": risk_mod.entity_risk(con, "dest", dest, **kwargs),
+        "user": risk_mod.entity_risk(con, "user", finding.get(cols.user), **kwargs),
+        "threshold": kwargs.get("threshold", risk_mod.DEFAULT_THRESHOLD),
+    })
+    return ctx
+
+
+def for_host(
+    con: duckdb.DuckDBPyConnection, dest: str, *, threshold: float | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """A host's case: data span, risk, findings, subscriptions, WMI children, wmic runs."""
+    from .. import risk as risk_mod
+
+    kwargs = {} if threshold is None else {"threshold": threshold}
+    lo, hi = _ALL_TIME
+    spawned = _safe(lambda: wmiprvse_children(con, dest, lo, hi, limit))
+    return {
+        "host": dest,
+        "data": _safe(lambda: host_span(con, dest)),
+        "risk": _safe(lambda: risk_mod.entity_risk(con, "dest", dest, **kwargs)),
+        "findings": _safe(lambda: earlier_findings(con, dest, None, limit=limit)),
+        "subscriptions": _safe(lambda: subscriptions(con, dest)),
+        "wmi_events": _safe(lambda: rows(
+            con,
+            "SELECT event_id, kind, count(*) AS count, min(time) AS first_seen, "
+            "max(time) AS last_seen FROM wmi_activity WHERE lower(dest) = lower(?) "
+            "GROUP BY ALL ORDER BY event_id",
+            [dest],
+        )),
+        "wmiprvse_children": spawned,
+        "wmic_runs": _safe(lambda: wmic_runs(con, dest, lo, hi, limit)),
+        "wmiprvse_info": _safe(
+            lambda: process_info(con, dest, parent_process_name="WmiPrvSE.exe")),
+    }
+
+
+def for_user(
+    con: duckdb.DuckDBPyConnection, user: str, *, threshold: float | None = None
+) -> dict[str, Any]:
+    """A user's case: risk, where they logged on from, hosts, explicit credentials, findings."""
+    from .. import risk as risk_mod
+
+    kwargs = {} if threshold is None else {"threshold": threshold}
+    account = user.split("\\")[-1].lower()
+
+    def risk() -> list[dict[str, Any]]:
+        # every user entity with that account name (DOMAIN\\name forms differ by source)
+        return [r for r in risk_mod.risk_by_entity(con, object_type="user", **kwargs)
+                if str(r["object"]).split("\\")[-1].lower() == account]
+
+    out = _safe(lambda: user_activity(con, user))
+    return {"risk": _safe(risk), **out}
+

@@ -144,7 +144,7 @@ def earlier_findings(
     return rows(
         con,
         f"SELECT {sel} FROM {fnd.FINDINGS_TABLE} WHERE {' AND '.join(cond)} "
-        f"ORDER BY {q(cols.time)} DESC LIMIT {int(limit)}",
+        f"ORDER BY {q(cols.time)} DESC, {q(cols.finding_id)} LIMIT {int(limit)}",
         params,
     )
 
@@ -236,7 +236,7 @@ def user_activity(
                        {q(cols.risk_score)} AS risk_score
                 FROM {fnd.FINDINGS_TABLE}
                 WHERE {acc.format(col=q(cols.user))}
-                ORDER BY {q(cols.time)} LIMIT {int(limit)}""",
+                ORDER BY {q(cols.time)}, {q(cols.finding_id)} LIMIT {int(limit)}""",
             {"account": account},
         )
     return out
