@@ -17,7 +17,7 @@ D5 = "272df6de-61f1-4784-877c-1fbc3e2d0838"
 def add(con, fid, det_id, name, score, mitre, dest, user, *, objects=None, sec=0):
     con.execute(
         "INSERT INTO findings (finding_id, detection, detection_id, type, risk_score, mitre, "
-        "message, time, dest, \"user\", data_source, \"table\", uid, parent_inferred, "
+        "message, time, dest, \"user\", data_source, table_name, uid, parent_inferred, "
         "risk_objects) VALUES (?, ?, ?, 'TTP', ?, ?, 'm', ?, ?, ?, 'sysmon', 'process_start', "
         "?, false, ?)",
         [fid, name, det_id, score, mitre, T0 + timedelta(seconds=sec), dest, user, fid, objects],

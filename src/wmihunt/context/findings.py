@@ -1,8 +1,9 @@
 """The findings table as the context layer reads it: every column name it relies on.
 
-The detection engine writes ``findings``; this module is the one place that names its
-columns, so aligning with the engine means editing this file only. Where the engine's
-name is not settled yet, a short list of candidates is tried in order.
+The detection engine (``wmihunt.detect`` / ``wmihunt.findings``) writes ``findings``; this
+module is the one place the context layer names its columns, so a rename there means an
+edit here only. For the model-table and risk-objects columns a short list of names is
+tried in order, so older case files still open.
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ class FindingColumns:
     dest: str = "dest"
     user: str = "user"
     data_source: str = "data_source"
-    table: str = "table"  # model table of the matched event
+    table: str = "table_name"  # model table of the matched event
     uid: str = "uid"  # the event's uid in that table
     parent_inferred: str = "parent_inferred"
     risk_objects: str | None = "risk_objects"  # VARCHAR[] of field names, when present
 
 
 #: Names tried for the model-table column, first match wins.
-TABLE_CANDIDATES = ("table", "model", "source_table", "event_table")
+TABLE_CANDIDATES = ("table_name", "table", "model", "source_table", "event_table")
 #: Names tried for the risk-objects column (a list of field names per finding).
 RISK_OBJECT_CANDIDATES = ("risk_objects", "risk_object_fields")
 
@@ -49,7 +50,7 @@ MINIMAL_FINDINGS_DDL = """
 CREATE TABLE IF NOT EXISTS findings (
   finding_id VARCHAR, detection VARCHAR, detection_id VARCHAR, type VARCHAR,
   risk_score INTEGER, mitre VARCHAR[], message VARCHAR, time TIMESTAMP, dest VARCHAR,
-  "user" VARCHAR, data_source VARCHAR, "table" VARCHAR, uid VARCHAR,
+  "user" VARCHAR, data_source VARCHAR, table_name VARCHAR, uid VARCHAR,
   parent_inferred BOOLEAN, risk_objects VARCHAR[]
 )
 """
@@ -61,7 +62,7 @@ def resolve(con: duckdb.DuckDBPyConnection, table: str = FINDINGS_TABLE) -> Find
     if not cols:
         return None
     lower = {c.lower(): c for c in cols}
-    table_col = next((lower[c] for c in TABLE_CANDIDATES if c in lower), "table")
+    table_col = next((lower[c] for c in TABLE_CANDIDATES if c in lower), "table_name")
     risk_col = next((lower[c] for c in RISK_OBJECT_CANDIDATES if c in lower), None)
     return FindingColumns(table=table_col, risk_objects=risk_col)
 
