@@ -24,6 +24,9 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("risk", "Risk"),
 )
 
+#: Sections shown unfolded; the others (activity, risk, unknown keys) start folded.
+OPEN_SECTIONS = frozenset({"tree", "origin", "subscription", "script"})
+
 MAX_ROWS = 100
 MAX_DEPTH = 5
 MAX_TREE_NODES = 200
@@ -59,19 +62,28 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | tuple | dict) and len(value) == 0)
+
+
 def generic(value: Any, depth: int = 0) -> dict[str, Any]:
-    """A nested ``{"kind": map|list|text, ...}`` view of any JSON-like value."""
+    """A nested ``{"kind": map|table|list|text, ...}`` view of any JSON-like value.
+
+    Empty values are left out of maps; a list of flat objects becomes a table.
+    """
     if depth >= MAX_DEPTH:
-        return {"kind": "text", "value": _scalar(value)[:2000]}
+        return {"kind": "text", "value": _scalar(value)[:2000], "block": False}
     if isinstance(value, Mapping):
-        return {
-            "kind": "map",
-            "items": [(str(k), generic(v, depth + 1)) for k, v in list(value.items())[:MAX_ROWS]],
-        }
+        items = [(str(k), generic(v, depth + 1)) for k, v in value.items() if not _empty(v)]
+        return {"kind": "map", "items": items[:MAX_ROWS]}
     if isinstance(value, list | tuple):
+        table = _table(value)
+        if table is not None:
+            return {"kind": "table", **table}
         items = [generic(v, depth + 1) for v in value[:MAX_ROWS]]
         return {"kind": "list", "items": items, "more": max(0, len(value) - MAX_ROWS)}
-    return {"kind": "text", "value": _scalar(value), "block": "\n" in _scalar(value)}
+    text = _scalar(value)
+    return {"kind": "text", "value": text, "block": "\n" in text or len(text) > 300}
 
 
 def _first(node: Mapping[str, Any], keys: Sequence[str]) -> Any:
@@ -105,8 +117,20 @@ def _node(node: Any, depth: int, role: str) -> dict[str, Any]:
         "pid": _scalar(_first(node, _PID_KEYS)),
         "time": f"{time:%Y-%m-%d %H:%M:%S}" if time else _scalar(node.get("time")),
         "user": _scalar(node.get("user")),
-        "note": "parent inferred" if node.get("parent_inferred") else "",
+        "note": _node_note(node),
     }
+
+
+def _node_note(node: Mapping[str, Any]) -> str:
+    """Why this node deserves a caveat: not logged, inferred, or linked by a reusable pid."""
+    notes = []
+    if node.get("logged") is False:
+        notes.append("start not logged")
+    if node.get("inferred") or node.get("parent_inferred"):
+        notes.append("parent inferred")
+    if node.get("linked_by") == "pid":
+        notes.append("linked by pid")
+    return ", ".join(notes)
 
 
 def _descend(children: Any, depth: int, out: list[dict[str, Any]]) -> None:
@@ -154,25 +178,34 @@ def tree_rows(tree: Any) -> list[dict[str, Any]] | None:
 
 
 def _table(rows: Sequence[Any]) -> dict[str, Any] | None:
-    """A list of flat dicts as columns + rows; None when it is not that."""
+    """A list of flat dicts as columns + rows (all-empty columns dropped); None otherwise."""
     if not rows or not all(isinstance(r, Mapping) for r in rows):
         return None
     columns: dict[str, None] = {}
     for row in rows[:MAX_ROWS]:
         for key, value in row.items():
-            if isinstance(value, Mapping | list | tuple):
+            if isinstance(value, Mapping) or (
+                isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value)
+            ):
                 return None
-            columns.setdefault(str(key), None)
+            if not _empty(value):
+                columns.setdefault(str(key), None)
     cols = list(columns)
-    body = [[_scalar(row.get(c)) for c in cols] for row in rows[:MAX_ROWS]]
+    body = [[_cell(row.get(c)) for c in cols] for row in rows[:MAX_ROWS]]
     return {"columns": cols, "rows": body, "more": max(0, len(rows) - MAX_ROWS)}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_scalar(v) for v in value)
+    return _scalar(value)
 
 
 def _kv(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Key/value pairs; nested values get a generic view."""
     pairs = []
     for key, value in obj.items():
-        if value in (None, "", [], {}):
+        if _empty(value):
             continue
         if isinstance(value, Mapping | list | tuple):
             pairs.append({"key": str(key), "nested": generic(value, 1)})
@@ -230,11 +263,13 @@ def context_sections(context: Any) -> list[dict[str, Any]]:
     sections = []
     for key in order:
         value = context[key]
-        if value in (None, "", [], {}):
+        if _empty(value):
             continue
         title = known.get(key, str(key).replace("_", " ").capitalize())
         try:
-            sections.append(_section(key, title, value))
+            section = _section(key, title, value)
         except Exception:  # an unexpected shape is shown generically, never lost
-            sections.append({"key": key, "title": title, "kind": "generic", "view": generic(value)})
+            section = {"key": key, "title": title, "kind": "generic", "view": generic(value)}
+        section["open"] = key in OPEN_SECTIONS
+        sections.append(section)
     return sections

@@ -1,8 +1,9 @@
 """Findings and the upstream-style summary as CSV (flat columns, one header row).
 
-Columns are stable: the core fields, every standard output field (empty when a detection
-does not output it), any other output field present in the data (by name), then the
-evidence flattened as ``evidence_file``, ``evidence_member`` ... Lists are joined with
+Columns are stable: the core fields, ``message_upstream`` and ``rule_id/title/source``,
+every standard output field (empty when a detection does not output it), any other output
+field present in the data (by name), then the evidence flattened as ``evidence_file``,
+``evidence_member`` ... Lists are joined with
 ``;``, booleans are ``true``/``false``, null is an empty cell.
 
 Event text is hostile: with ``excel_safe`` (the default) a cell that starts with
@@ -18,10 +19,12 @@ from datetime import datetime
 from typing import Any
 
 from ._io import Target, open_text
-from .fields import CORE_FIELDS, EVIDENCE_FIELDS, STANDARD_OUTPUT_FIELDS, iso_z
+from .fields import CORE_FIELDS, EVIDENCE_FIELDS, RULE_FIELDS, STANDARD_OUTPUT_FIELDS, iso_z
 from .jsonl import dumps
 
 EVIDENCE_COLUMNS: tuple[str, ...] = tuple(f"evidence_{k}" for k in EVIDENCE_FIELDS)
+#: ``message_upstream`` and the matched rule, flattened.
+DETAIL_COLUMNS: tuple[str, ...] = ("message_upstream", *(f"rule_{k}" for k in RULE_FIELDS))
 
 #: Summary columns that come first, in this order, when present.
 SUMMARY_LEAD: tuple[str, ...] = (
@@ -54,20 +57,43 @@ def cell(value: Any, *, excel_safe: bool = True) -> str:
     return text
 
 
+def _flat_keys(finding: Mapping[str, Any]) -> list[str]:
+    keys = []
+    for key, value in finding.items():
+        if key in ("evidence", "context"):
+            continue
+        if isinstance(value, Mapping):
+            keys.extend(f"{key}_{sub}" for sub in value)
+        else:
+            keys.append(key)
+    return keys
+
+
 def csv_columns(findings: Sequence[Mapping[str, Any]]) -> list[str]:
     """The header for ``findings``: fixed columns plus any extra output field present."""
-    fixed = {*CORE_FIELDS, *STANDARD_OUTPUT_FIELDS, "evidence", "context"}
-    extras = sorted({k for f in findings for k in f} - fixed)
-    return [*CORE_FIELDS, *STANDARD_OUTPUT_FIELDS, *extras, *EVIDENCE_COLUMNS]
+    fixed = [*CORE_FIELDS, *DETAIL_COLUMNS, *STANDARD_OUTPUT_FIELDS]
+    extras = sorted({k for f in findings for k in _flat_keys(f)} - set(fixed))
+    return [*fixed, *extras, *EVIDENCE_COLUMNS]
 
 
 def flatten_finding(finding: Mapping[str, Any]) -> dict[str, Any]:
-    """The finding as one flat dict: evidence keys prefixed, context left out."""
-    flat = {k: v for k, v in finding.items() if k not in ("evidence", "context")}
+    """The finding as one flat dict: nested objects become ``<key>_<sub>`` (``evidence_file``,
+    ``rule_id`` ...); ``context`` is left out (it is in the JSONL and HTML outputs)."""
+    flat: dict[str, Any] = {}
+    for key, value in finding.items():
+        if key in ("evidence", "context"):
+            continue
+        if isinstance(value, Mapping):
+            for sub, sub_value in value.items():
+                flat[f"{key}_{sub}"] = sub_value
+        else:
+            flat[key] = value
     evidence = finding.get("evidence")
     ev = evidence if isinstance(evidence, Mapping) else {}
     for key in EVIDENCE_FIELDS:
         flat[f"evidence_{key}"] = ev.get(key)
+    for key, value in ev.items():
+        flat.setdefault(f"evidence_{key}", value)
     return flat
 
 

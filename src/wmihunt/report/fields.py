@@ -29,6 +29,13 @@ CORE_FIELDS: tuple[str, ...] = (
     "data_source",
 )
 
+#: Optional finding metadata the detection engine adds after the core fields: the upstream
+#: message (when the story has one) and the Sigma rule that matched.
+DETAIL_FIELDS: tuple[str, ...] = ("message_upstream", "rule")
+
+#: Keys of the nested ``rule`` object.
+RULE_FIELDS: tuple[str, ...] = ("id", "title", "source")
+
 #: Keys of the nested ``evidence`` object, in output order.
 EVIDENCE_FIELDS: tuple[str, ...] = ("file", "member", "record_id", "line", "channel", "event_id")
 
@@ -83,6 +90,15 @@ def _model_output_types() -> dict[str, str]:
 
 #: Output field -> SQL type (VARCHAR, BIGINT, INTEGER, BOOLEAN, TIMESTAMP).
 OUTPUT_FIELD_TYPES: dict[str, str] = _model_output_types()
+
+#: Output fields that are not model columns, with their JSON types: a summary grouping
+#: alias and the event's channel/EventID when a detection groups by them (EventID is an
+#: integer for Windows events, text for CrowdStrike event names).
+EXTRA_OUTPUT_TYPES: dict[str, tuple[str, ...]] = {
+    "event_text": ("string", "null"),
+    "channel": ("string", "null"),
+    "event_id": ("integer", "string", "null"),
+}
 
 #: Known top-level keys of a finding (anything else is passed through, after these).
 KNOWN_FIELDS: frozenset[str] = frozenset({*CORE_FIELDS, *OUTPUT_FIELD_TYPES, "evidence", "context"})
@@ -157,15 +173,16 @@ def subject(finding: Mapping[str, Any]) -> str:
     return ""
 
 
+def _shown(value: object) -> bool:
+    """Worth showing: not null, empty, ``false`` (e.g. ``parent_inferred``) or an empty list."""
+    return not (value is None or value is False or value in ("", [], {}))
+
+
 def output_fields(finding: Mapping[str, Any]) -> list[str]:
     """The finding's output fields that have a value: standard order first, then the rest."""
-    present = [k for k in STANDARD_OUTPUT_FIELDS if k in finding and finding[k] not in (None, "")]
-    extras = sorted(
-        k
-        for k in finding
-        if k not in KNOWN_FIELDS or (k in OUTPUT_FIELD_TYPES and k not in STANDARD_OUTPUT_FIELDS)
-    )
-    present.extend(k for k in extras if k not in CORE_FIELDS and finding[k] not in (None, ""))
+    present = [k for k in STANDARD_OUTPUT_FIELDS if k in finding and _shown(finding[k])]
+    fixed = {*CORE_FIELDS, *DETAIL_FIELDS, *STANDARD_OUTPUT_FIELDS, "evidence", "context"}
+    present.extend(sorted(k for k in finding if k not in fixed and _shown(finding[k])))
     return present
 
 
@@ -208,3 +225,33 @@ def time_span(findings: Iterable[Mapping[str, Any]]) -> tuple[datetime | None, d
     if not times:
         return None, None
     return min(times), max(times)
+
+
+#: ``risk.risk_by_entity`` names the entity type by its field; reports say host/user.
+_ENTITY_TYPES = {"dest": "host", "user": "user"}
+
+
+def entity_fields(entity: Mapping[str, Any]) -> dict[str, Any]:
+    """One risk row in the reports' terms, whichever shape it came in.
+
+    Accepts the documented shape (``entity``, ``entity_type`` host|user, ``risk_total``,
+    ``detections``, ``techniques``, ``flagged``) and ``wmihunt.risk.risk_by_entity`` rows
+    (``object``, ``object_type`` dest|user, ``total_risk``, ``detections`` count,
+    ``detection_names``, ``techniques`` count, ``technique_ids``, ``flagged``).
+    """
+    kind = entity.get("entity_type") or entity.get("object_type") or ""
+    detections = entity.get("detection_names") or entity.get("detections")
+    techniques = entity.get("technique_ids") or entity.get("techniques")
+    total = entity.get("risk_total", entity.get("total_risk"))
+    return {
+        "entity": entity.get("entity", entity.get("object")),
+        "entity_type": _ENTITY_TYPES.get(str(kind), str(kind)),
+        "risk_total": as_int(total),
+        "detections": detections,
+        "detection_count": len(detections)
+        if isinstance(detections, list | tuple | set)
+        else as_int(detections),
+        "techniques": techniques,
+        "findings": entity.get("findings"),
+        "flagged": bool(entity.get("flagged")),
+    }

@@ -32,6 +32,7 @@ from .. import __version__
 from .context_view import context_sections
 from .fields import (
     as_int,
+    entity_fields,
     evidence_of,
     mitre_list,
     output_fields,
@@ -184,25 +185,27 @@ def _accounting_view(accounting: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _entity_view(e: Mapping[str, Any]) -> dict[str, Any]:
+def _entity_view(raw: Mapping[str, Any]) -> dict[str, Any]:
+    e = entity_fields(raw)
+
     def listing(value: object) -> str:
         if isinstance(value, list | tuple | set):
             return ", ".join(str(v) for v in value)
         return "" if value is None else str(value)
 
-    detections = e.get("detections")
+    detections = e["detections"]
     return {
-        "entity": _vis(e.get("entity"), 500),
-        "raw": str(e.get("entity") or ""),
-        "type": str(e.get("entity_type") or ""),
-        "risk": as_int(e.get("risk_total")),
-        "band": risk_band(as_int(e.get("risk_total")) if e.get("flagged") else 0),
-        "detections": len(detections)
-        if isinstance(detections, list | tuple | set)
-        else listing(detections),
-        "detection_names": listing(detections) if isinstance(detections, list | tuple) else "",
-        "techniques": listing(e.get("techniques")),
-        "flagged": bool(e.get("flagged")),
+        "entity": _vis(e["entity"], 500),
+        "raw": str(e["entity"] or ""),
+        "type": e["entity_type"],
+        "risk": e["risk_total"],
+        "band": risk_band(e["risk_total"] if e["flagged"] else 0),
+        "detections": e["detection_count"],
+        "detection_names": _vis(listing(detections), 2000)
+        if isinstance(detections, list | tuple)
+        else "",
+        "techniques": listing(e["techniques"]) if not isinstance(e["techniques"], int) else "",
+        "flagged": e["flagged"],
     }
 
 
@@ -267,12 +270,14 @@ def build_view(
             "last": f"{last:%Y-%m-%d %H:%M:%S}" if last else "",
             "data_first": f"{data_first:%Y-%m-%d %H:%M:%S}" if data_first else "",
             "data_last": f"{data_last:%Y-%m-%d %H:%M:%S}" if data_last else "",
-            "data_hosts": len((overview or {}).get("hosts") or ()),
+            "data_hosts": as_int(
+                (overview or {}).get("hosts_count"), len((overview or {}).get("hosts") or ())
+            ),
         },
         "timeline": build_timeline(ordered, [v["anchor"] for v in views]),
         "entities": [
             _entity_view(e)
-            for e in sorted(entities or [], key=lambda e: -as_int(e.get("risk_total")))
+            for e in sorted(entities or [], key=lambda e: -entity_fields(e)["risk_total"])
         ],
         "summary": _summary_groups(summary or []),
         "accounting": _accounting_view(accounting),

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ._io import Target, open_binary
-from .fields import CORE_FIELDS, STANDARD_OUTPUT_FIELDS, evidence_of, iso_z
+from .fields import CORE_FIELDS, DETAIL_FIELDS, STANDARD_OUTPUT_FIELDS, evidence_of, iso_z
 
 _OPTS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
@@ -56,8 +56,9 @@ def dumps(value: Any) -> bytes:
 def ordered_finding(finding: Mapping[str, Any], *, include_context: bool = True) -> dict[str, Any]:
     """The finding in output order: core fields, output fields, evidence, context.
 
-    Core fields are always present (``finding_id`` only when the finding has one); output
-    fields are kept as the detection gave them (standard ones first, others by name);
+    Core fields are always present (``finding_id`` only when the finding has one); then
+    ``message_upstream`` and ``rule`` when given; output fields are kept as the detection
+    gave them (standard ones first, others by name);
     ``evidence`` always has its six keys.
     """
     out: dict[str, Any] = {}
@@ -67,7 +68,7 @@ def ordered_finding(finding: Mapping[str, Any], *, include_context: bool = True)
         out[key] = finding.get(key)
     if not isinstance(out.get("mitre"), list):
         out["mitre"] = [] if out.get("mitre") is None else [str(out["mitre"])]
-    for key in STANDARD_OUTPUT_FIELDS:
+    for key in (*DETAIL_FIELDS, *STANDARD_OUTPUT_FIELDS):
         if key in finding:
             out[key] = finding[key]
     skip = {*out, "evidence", "context"}

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from ..models import MODELS
-from .fields import CORE_FIELDS, EVIDENCE_FIELDS, OUTPUT_FIELD_TYPES
+from .fields import CORE_FIELDS, EVIDENCE_FIELDS, EXTRA_OUTPUT_TYPES, OUTPUT_FIELD_TYPES
 
 SCHEMA_ID = "urn:wmihunt:schema:finding:1"
 TIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
@@ -74,8 +74,17 @@ def build_finding_schema() -> dict[str, Any]:
         "data_source": {"enum": list(DATA_SOURCES)},
     }
     properties: dict[str, Any] = {k: core[k] for k in CORE_FIELDS}
-    for name in sorted(OUTPUT_FIELD_TYPES):
-        properties[name] = _output_property(name, OUTPUT_FIELD_TYPES[name])
+    properties["message_upstream"] = {
+        "type": ["string", "null"],
+        "description": "the upstream alert message rendered; null when the story has none",
+    }
+    properties["rule"] = {"$ref": "#/$defs/rule"}
+    outputs: dict[str, Any] = {
+        name: _output_property(name, sql_type) for name, sql_type in OUTPUT_FIELD_TYPES.items()
+    }
+    outputs.update({name: {"type": list(types)} for name, types in EXTRA_OUTPUT_TYPES.items()})
+    for name in sorted(outputs):
+        properties[name] = outputs[name]
     properties["evidence"] = {"$ref": "#/$defs/evidence"}
     properties["context"] = {"$ref": "#/$defs/context"}
     return {
@@ -104,9 +113,19 @@ def build_finding_schema() -> dict[str, Any]:
                     },
                     "channel": {"type": ["string", "null"]},
                     "event_id": {
-                        "type": ["string", "null"],
-                        "description": "EventID as text, or CrowdStrike event_simpleName",
+                        "type": ["integer", "string", "null"],
+                        "description": "Windows EventID (integer) or CrowdStrike event_simpleName",
                     },
+                },
+                "additionalProperties": False,
+            },
+            "rule": {
+                "type": "object",
+                "description": "the Sigma rule that matched",
+                "properties": {
+                    "id": {"type": ["string", "null"]},
+                    "title": {"type": ["string", "null"]},
+                    "source": {"type": ["string", "null"], "description": "story | user"},
                 },
                 "additionalProperties": False,
             },

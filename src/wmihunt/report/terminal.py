@@ -20,6 +20,7 @@ from rich.text import Text
 
 from .fields import (
     as_int,
+    entity_fields,
     mitre_list,
     parse_time,
     risk_band,
@@ -212,7 +213,7 @@ def _count_or_list(value: object) -> str:
 
 def entity_table(entities: Iterable[Mapping[str, Any]], *, top: int = 10) -> Table | None:
     """The ``top`` entities by total risk; None when there are none."""
-    rows = sorted(entities, key=lambda e: -as_int(e.get("risk_total")))[:top]
+    rows = sorted((entity_fields(e) for e in entities), key=lambda e: -e["risk_total"])[:top]
     if not rows:
         return None
     table = Table(title="top entities by risk", title_justify="left", box=box.SIMPLE_HEAD)
@@ -223,15 +224,13 @@ def entity_table(entities: Iterable[Mapping[str, Any]], *, top: int = 10) -> Tab
     table.add_column("ATT&CK", overflow="fold")
     table.add_column("")
     for e in rows:
-        detections = e.get("detections")
-        n_det = len(detections) if isinstance(detections, list | tuple | set) else detections
         table.add_row(
-            _t(e.get("entity"), limit=80),
-            _t(e.get("entity_type") or "", limit=10),
-            Text(str(as_int(e.get("risk_total"))), style="bold red" if e.get("flagged") else ""),
-            str(n_det if n_det is not None else "-"),
-            _t(_count_or_list(e.get("techniques")), limit=80),
-            Text("flagged", style="bold red") if e.get("flagged") else Text(""),
+            _t(e["entity"], limit=80),
+            _t(e["entity_type"], limit=10),
+            Text(str(e["risk_total"]), style="bold red" if e["flagged"] else ""),
+            str(e["detection_count"]),
+            _t(_count_or_list(e["techniques"]), limit=80),
+            Text("flagged", style="bold red") if e["flagged"] else Text(""),
         )
     return table
 
