@@ -1,0 +1,259 @@
+"""EVTX files through ``evtx`` (pyevtx-rs): filter before decoding, report corruption.
+
+Per record, ``records_json()`` gives a JSON string. Channel and EventID are taken from it
+with ``str.find`` (the System block comes first), ``want`` decides (its answer is
+cached per channel/EventID pair), and only relevant records are decoded with orjson;
+skipped records are added to the accounting in bulk. The parser runs with ``skip_errors=True``: a
+corrupt chunk is a ``RuntimeWarning`` (collected per batch of records, so the cost is
+paid once per batch) that becomes a file error with its position, and reading goes on.
+
+Truncation is checked from the file header, because the parser silently ignores a
+partial last chunk: a file shorter than its header's chunk count says is an error.
+EVTX needs seeking: archive members and stdin are spooled to a temporary file first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import struct
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import evtx as pyevtx
+import orjson
+
+from ..accounting import FileStats
+from ..events import RawEvent, Relevance
+from .source import Source
+from .winevent import from_event_json
+
+_HEADER_BLOCK = 4096
+_CHUNK = 65536
+#: Records pulled from the parser per warnings-capturing batch.
+BATCH = 256
+
+_RECORD_IDS = re.compile(r"record IDs (\d+)\.\.(\d+)")
+_CHUNK_NO = re.compile(r"chunk number (\d+)")
+
+
+def read_evtx(src: Source, want: Relevance) -> Iterator[RawEvent]:
+    """Yield the relevant records of one EVTX source; account for every other one."""
+    src.stats.format = "evtx"
+    with _seekable(src) as (path, size):
+        if path is None:
+            return
+        _check_layout(src, path, size)
+        try:
+            parser = pyevtx.PyEvtxParser(path, number_of_threads=1, indent=False, skip_errors=True)
+            records = parser.records_json()
+        except Exception as exc:
+            src.stats.error("file header", f"not a readable EVTX file: {_short(exc)}")
+            return
+        yield from _records(src, records, want)
+
+
+def _records(src: Source, records: Iterator[dict[str, Any]], want: Relevance) -> Iterator[RawEvent]:
+    """The per-record loop: kept flat because it runs once per record of every EVTX."""
+    stats = src.stats
+    last_id: int | None = None
+    # (channel, EventID text) -> True/False from want(), or None: "decode to find out".
+    decided: dict[tuple[str, str], bool | None] = {}
+    skipped: dict[tuple[str, str], int] = {}  # added to stats in bulk
+    while True:
+        batch, problems, failure = _pull(records)
+        for record in batch:
+            text = record.get("data")
+            key = _key(text) if type(text) is str else None
+            if key is not None:
+                relevant = decided.get(key, _UNSEEN)
+                if relevant is _UNSEEN:
+                    relevant = decided[key] = _decide(key, want)
+                if relevant is False:
+                    skipped[key] = skipped.get(key, 0) + 1
+                    continue
+            event = _decode(src, record, want)
+            if event is not None:
+                _flush(stats, skipped)
+                yield event
+        _flush(stats, skipped)
+        for index, message in problems:
+            before = batch[index - 1].get("event_record_id") if index else last_id
+            _file_problem(src, message, before)
+        if batch:
+            last_id = batch[-1].get("event_record_id", last_id)
+        if failure is not None:
+            stats.error(_after(last_id), f"parsing stopped: {failure}")
+            return
+        if len(batch) < BATCH:
+            return
+
+
+_UNSEEN: Any = object()
+
+
+def _key(text: str) -> tuple[str, str] | None:
+    """(Channel, EventID digits) sliced from a record's JSON text without decoding it.
+
+    The System block comes first and its values before Channel are numbers, attributes
+    and plain strings, so the first ``"EventID":`` and the next ``"Channel":"`` are
+    System's (a quote inside a JSON string is always escaped). The slices are checked
+    once per distinct key, in ``_decide``.
+    """
+    i = text.find('"EventID":') + 10
+    if i < 10:
+        return None
+    if text[i : i + 1] == "{":  # {"#attributes":{"Qualifiers":16384},"#text":7036}
+        i = text.find('"#text":', i) + 8
+        j = text.find("}", i)
+    else:
+        j = text.find(",", i)
+    k = text.find('"Channel":"', j) + 11
+    if k < 11 or i < 8:
+        return None
+    return text[k : text.find('"', k)], text[i:j]
+
+
+def _decide(key: tuple[str, str], want: Relevance) -> bool | None:
+    channel, digits = key
+    if not digits.isdigit() or len(digits) > 10 or "\\" in channel:
+        return None
+    return bool(want(channel, int(digits)))
+
+
+def _flush(stats: FileStats, skipped: dict[tuple[str, str], int]) -> None:
+    """Account skipped records in bulk (same result as one ``stats.skip`` per record)."""
+    if skipped:
+        for (channel, digits), n in skipped.items():
+            stats.read += n
+            stats.skipped += n
+            stats.skipped_by_event[f"{channel}:{int(digits)}"] += n
+        skipped.clear()
+
+
+def _pull(
+    records: Iterator[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]], str | None]:
+    """Up to BATCH records, the parser's warnings (with the index they came before), and
+    the message of an exception that ended iteration."""
+    batch: list[dict[str, Any]] = []
+    problems: list[tuple[int, str]] = []
+
+    def show(message: Warning | str, *_args: object, **_kw: object) -> None:
+        problems.append((len(batch), str(message)))
+
+    failure = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show  # type: ignore[assignment]
+        try:
+            batch.extend(itertools.islice(records, BATCH))
+        except Exception as exc:
+            failure = _short(exc)
+    return batch, problems, failure
+
+
+def _decode(src: Source, record: dict[str, Any], want: Relevance) -> RawEvent | None:
+    """Decode one record fully; count it if it cannot be decoded or is not wanted."""
+    stats = src.stats
+    text = record.get("data")
+    record_id = record.get("event_record_id")
+    if not isinstance(text, str):
+        stats.reject(f"record {record_id}", "parser returned no data for this record")
+        return None
+    try:
+        event = from_event_json(orjson.loads(text), file=src.file, member=src.member, line=None)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        stats.reject(f"record {record_id}", f"undecodable record: {exc}")
+        return None
+    if event.record_id is None and isinstance(record_id, int):
+        event.record_id = record_id
+    if not want(event.channel, event.event_id):
+        stats.skip(event.channel, event.event_id)
+        return None
+    return event
+
+
+def _file_problem(src: Source, message: str, last_id: int | None) -> None:
+    """A parser warning: a chunk or record skipped. Count the records when it says which."""
+    message = message.removeprefix("Skipping EVTX data: ")
+    ids = _RECORD_IDS.search(message)
+    chunk = _CHUNK_NO.search(message)
+    where = _after(last_id)
+    if chunk:
+        where += f" (chunk {chunk.group(1)})"
+    if ids:
+        lost = int(ids.group(2)) - int(ids.group(1)) + 1
+        if 0 < lost <= 1_000_000:
+            src.stats.read += lost
+            src.stats.rejected += lost
+            src.stats.error(where, f"{lost} records lost: {message}")
+            return
+    src.stats.error(where, f"records lost (count unknown): {message}")
+
+
+def _after(last_id: int | None) -> str:
+    return "start of file" if last_id is None else f"record after {last_id}"
+
+
+def _check_layout(src: Source, path: str, size: int) -> None:
+    """File errors for a truncated file (the parser itself ignores a partial last chunk)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(_HEADER_BLOCK)
+    except OSError:
+        return
+    if len(header) < 0x2C:
+        return  # the parser reports it
+    first, last = struct.unpack_from("<QQ", header, 8)
+    declared = last - first + 1 if last >= first else 0
+    expected = _HEADER_BLOCK + declared * _CHUNK
+    if declared and size < expected:
+        src.stats.error(
+            f"byte {size:,}",
+            f"file is truncated: its header declares {declared} chunks ({expected:,} bytes) "
+            f"but it has {size:,} bytes; the records of the missing part are lost",
+        )
+    elif size > _HEADER_BLOCK and (size - _HEADER_BLOCK) % _CHUNK:
+        partial = (size - _HEADER_BLOCK) % _CHUNK
+        src.stats.error(
+            f"byte {size - partial:,}",
+            f"file ends inside a chunk ({partial:,} bytes of a 65,536-byte chunk): "
+            "the records of that partial chunk are lost",
+        )
+
+
+@contextmanager
+def _seekable(src: Source) -> Iterator[tuple[str | None, int]]:
+    """A path the parser can seek in: the file itself, or a spooled temporary copy."""
+    if src.disk_path is not None:
+        try:
+            size = os.path.getsize(src.disk_path)
+        except OSError as exc:
+            src.stats.error("file", f"cannot read: {exc}")
+            yield None, 0
+            return
+        yield src.disk_path, size
+        return
+    if src.stream is None:
+        yield None, 0
+        return
+    with tempfile.NamedTemporaryFile(prefix="wmihunt-", suffix=".evtx") as spool:
+        try:
+            shutil.copyfileobj(src.stream, spool, 1 << 20)
+            spool.flush()
+            ok = True
+        except OSError as exc:
+            src.stats.error("file", f"cannot spool to a temporary file: {exc}")
+            ok = False
+        yield (spool.name, spool.tell()) if ok else (None, 0)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).replace("An error occurred while trying to deserialize evtx stream.: ", "")
+    return f"{type(exc).__name__}: {text}"[:500]

@@ -1,0 +1,137 @@
+"""Windows event in its JSON rendering (``{"Event": {"System": ..., "EventData": ...}}``).
+
+This is the shape ``evtx``'s ``records_json()`` produces and that evtx_dump / SigmaHQ
+regression ``.json`` files hold. Shared by the EVTX reader and the JSON reader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import RawEvent
+
+_ATTRS = "#attributes"
+_TEXT = "#text"
+
+
+def to_int(value: Any, what: str) -> int:
+    """An integer field given as int or decimal string; ValueError with a reason otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+    if isinstance(value, dict) and _TEXT in value:  # {"#attributes": ..., "#text": 4625}
+        return to_int(value[_TEXT], what)
+    raise ValueError(f"{what} is not an integer: {value!r:.80}")
+
+
+def optional_int(value: Any) -> int | None:
+    try:
+        return None if value is None else to_int(value, "value")
+    except ValueError:
+        return None
+
+
+def attr(node: Any, name: str) -> Any:
+    """``node["#attributes"][name]`` when present."""
+    if isinstance(node, dict):
+        attrs = node.get(_ATTRS)
+        if isinstance(attrs, dict):
+            return attrs.get(name)
+    return None
+
+
+def clean(value: Any) -> Any:
+    """Drop ``#attributes``; a node with only attributes and text becomes its text."""
+    if isinstance(value, dict):
+        if _TEXT in value and all(k in (_ATTRS, _TEXT) for k in value):
+            return clean(value[_TEXT])
+        if _ATTRS in value and len(value) == 1:
+            return None
+        return {k: clean(v) for k, v in value.items() if k != _ATTRS}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def _unnamed_data(value: Any) -> list[Any]:
+    value = clean(value)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def event_data(node: Any) -> dict[str, Any]:
+    """EventData fields by name; ``Data`` entries without a Name as a list under ``Data``."""
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        return {"Data": _unnamed_data(node)}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == _ATTRS:
+            continue
+        if key == "Data":
+            out["Data"] = _unnamed_data(value)
+        else:
+            out[key] = clean(value)
+    return out
+
+
+def user_data(node: Any) -> tuple[dict[str, Any], str | None]:
+    """Fields of the single child element of UserData, and that element's name."""
+    if not isinstance(node, dict):
+        return ({} if node is None else {"UserData": clean(node)}), None
+    children = [(k, v) for k, v in node.items() if k != _ATTRS]
+    if len(children) == 1:
+        name, child = children[0]
+        if isinstance(child, dict):
+            return {k: clean(v) for k, v in child.items() if k != _ATTRS}, name
+        return {name: clean(child)}, name
+    return {k: clean(v) for k, v in children}, None
+
+
+def from_event_json(obj: Any, *, file: str, member: str | None, line: int | None) -> RawEvent:
+    """Build a RawEvent from ``{"Event": {...}}``; ValueError with a reason if it is not one."""
+    event = obj.get("Event") if isinstance(obj, dict) else None
+    if not isinstance(event, dict):
+        raise ValueError('no "Event" object')
+    system = event.get("System")
+    if not isinstance(system, dict):
+        raise ValueError('no "Event.System" object')
+    if "EventID" not in system:
+        raise ValueError("no System/EventID")
+    event_id = to_int(system["EventID"], "EventID")
+    channel = system.get("Channel")
+    element = None
+    if "EventData" in event:
+        data = event_data(event["EventData"])
+    elif "UserData" in event:
+        data, element = user_data(event["UserData"])
+    else:
+        data = {}
+        for key, value in event.items():  # e.g. ProcessingErrorData, DebugData
+            if key not in ("System", "RenderingInfo", _ATTRS) and isinstance(value, dict):
+                data = event_data(value)
+                element = key
+                break
+    rendering = event.get("RenderingInfo")
+    message = rendering.get("Message") if isinstance(rendering, dict) else None
+    computer = system.get("Computer")
+    return RawEvent(
+        channel=channel if isinstance(channel, str) else "",
+        event_id=event_id,
+        data=data,
+        provider=attr(system.get("Provider"), "Name"),
+        computer=computer if isinstance(computer, str) else None,
+        time=attr(system.get("TimeCreated"), "SystemTime"),
+        record_id=optional_int(system.get("EventRecordID")),
+        user_sid=attr(system.get("Security"), "UserID"),
+        message=message if isinstance(message, str) else None,
+        file=file,
+        member=member,
+        line=line,
+        userdata_element=element,
+    )
