@@ -21,6 +21,7 @@ import shutil
 import struct
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -202,24 +203,34 @@ def _after(last_id: int | None) -> str:
 
 
 def _check_layout(src: Source, path: str, size: int) -> None:
-    """File errors for a truncated file (the parser itself ignores a partial last chunk)."""
+    """File errors for a damaged header or a truncated file (the parser itself silently
+    ignores a partial last chunk, and yields nothing from a file with a garbage header)."""
     try:
         with open(path, "rb") as f:
             header = f.read(_HEADER_BLOCK)
     except OSError:
         return
-    if len(header) < 0x2C:
+    if len(header) < _HEADER_BLOCK:
         return  # the parser reports it
-    first, last = struct.unpack_from("<QQ", header, 8)
-    declared = last - first + 1 if last >= first else 0
-    expected = _HEADER_BLOCK + declared * _CHUNK
-    if declared and size < expected:
+    header_size, _minor, major, block_size, chunks = struct.unpack_from("<IHHHH", header, 32)
+    if (header_size, major, block_size) != (128, 3, _HEADER_BLOCK):
+        src.stats.error(
+            "file header",
+            f"invalid EVTX file header (header size {header_size}, version {major}, "
+            f"block size {block_size}): the file is damaged or not an EVTX file",
+        )
+        return
+    (checksum,) = struct.unpack_from("<I", header, 124)
+    if zlib.crc32(header[:120]) != checksum:
+        src.stats.warn("file header", "EVTX file header checksum mismatch (header damaged?)")
+    expected = _HEADER_BLOCK + chunks * _CHUNK
+    if size < expected:
         src.stats.error(
             f"byte {size:,}",
-            f"file is truncated: its header declares {declared} chunks ({expected:,} bytes) "
+            f"file is truncated: its header declares {chunks} chunks ({expected:,} bytes) "
             f"but it has {size:,} bytes; the records of the missing part are lost",
         )
-    elif size > _HEADER_BLOCK and (size - _HEADER_BLOCK) % _CHUNK:
+    elif (size - _HEADER_BLOCK) % _CHUNK:
         partial = (size - _HEADER_BLOCK) % _CHUNK
         src.stats.error(
             f"byte {size - partial:,}",
