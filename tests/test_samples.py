@@ -676,10 +676,32 @@ def test_readme_counts_match_expected() -> None:
 # ------------------------------------------------------------------- the real scan
 
 
-def _scan_findings(tmp_path: Path) -> list[dict[str, Any]]:
-    for module in ("wmihunt.ingest", "wmihunt.detect", "wmihunt.commands.scan"):
+def _need(*modules: str) -> None:
+    for module in modules:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} does not exist yet: the scan of samples/logs cannot run")
+
+
+def _engine_findings() -> list[dict[str, Any]]:
+    """Ingest samples/logs, run the story rules, return findings as JSONL-shaped dicts."""
+    _need("wmihunt.ingest", "wmihunt.detect", "wmihunt.findings", "wmihunt.rules.loader")
+    from wmihunt import detect, findings, ingest, store
+    from wmihunt.rules.loader import load_story
+
+    con = store.connect()
+    try:
+        scan = ingest.ingest_paths([str(LOGS)], con, workers=1)
+        assert scan.totals()["rejected"] == 0, scan.to_dict()
+        result = detect.run_detections(con, load_story())
+        assert not result.errors, result.errors
+        return [findings.finding_to_json(row) for row in findings.fetch_findings(con)]
+    finally:
+        con.close()
+
+
+def _cli_findings(tmp_path: Path) -> list[dict[str, Any]]:
+    """``wmihunt scan samples/logs --format jsonl -o FILE`` (docs/output.md)."""
+    _need("wmihunt.ingest", "wmihunt.detect", "wmihunt.commands.scan")
     from wmihunt.cli import main
 
     out = tmp_path / "findings.jsonl"
@@ -692,21 +714,22 @@ def _scan_findings(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line]
 
 
-def test_scan_of_the_samples_matches_expected(tmp_path: Path) -> None:
-    findings = _scan_findings(tmp_path)
+def _same(evidence: dict[str, Any], ref: tuple[str, int | None, int | None]) -> bool:
+    """Does a finding's evidence point at the expected event (file + record id, or line)?"""
+    if _basename(evidence.get("file")) != ref[0]:
+        return False
+    if evidence.get("record_id") is not None and ref[1] is not None:
+        return evidence["record_id"] == ref[1]
+    return evidence.get("line") == ref[2]
+
+
+def _assert_matches_expected(findings: list[dict[str, Any]]) -> None:
+    """Every literal match is found once; extras only where EXPECTED allows (not_literal)."""
     by_id = {d["upstream_id"]: int(n) for n, d in EXPECTED["detections"].items()}
-    beyond: dict[int, set[tuple[str, int | None, int | None]]] = {n: set() for n in range(1, 13)}
+    beyond: dict[int, list[tuple[str, int | None, int | None]]] = {n: [] for n in range(1, 13)}
     for entry in EXPECTED["not_literal"]:
         for n in entry["detections"]:
-            beyond[n].add((entry["file"], entry["record_id"], entry["line"]))
-
-    def same(ev: dict[str, Any], ref: tuple[str, int | None, int | None]) -> bool:
-        if _basename(ev.get("file")) != ref[0]:
-            return False
-        if ev.get("record_id") is not None and ref[1] is not None:
-            return ev["record_id"] == ref[1]
-        return ev.get("line") == ref[2]
-
+            beyond[n].append((entry["file"], entry["record_id"], entry["line"]))
     got: dict[int, list[dict[str, Any]]] = {n: [] for n in range(1, 13)}
     for finding in findings:
         n = by_id.get(finding["detection_id"])
@@ -715,9 +738,17 @@ def test_scan_of_the_samples_matches_expected(tmp_path: Path) -> None:
     for num, det in EXPECTED["detections"].items():
         n = int(num)
         refs = [(m["file"], m["record_id"], m["line"]) for m in det["matches"]]
-        missing = [r for r in refs if not any(same(ev, r) for ev in got[n])]
+        missing = [r for r in refs if not any(_same(ev, r) for ev in got[n])]
         assert not missing, f"detection {n} missed {missing}"
-        extra = [ev for ev in got[n] if not any(same(ev, r) for r in refs)]
-        unexplained = [ev for ev in extra if not any(same(ev, r) for r in beyond[n])]
+        extra = [ev for ev in got[n] if not any(_same(ev, r) for r in refs)]
+        unexplained = [ev for ev in extra if not any(_same(ev, r) for r in beyond[n])]
         assert not unexplained, f"detection {n} fired on look-alikes: {unexplained}"
         assert len(got[n]) - len(extra) == det["count"], f"detection {n}: duplicate findings"
+
+
+def test_engine_findings_on_the_samples_match_expected() -> None:
+    _assert_matches_expected(_engine_findings())
+
+
+def test_scan_command_on_the_samples_matches_expected(tmp_path: Path) -> None:
+    _assert_matches_expected(_cli_findings(tmp_path))
