@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from readers_support import collect, nxlog_line, one, reasons, xml_event
+from test_readers_helpers import collect, nxlog_line, one, reasons, xml_event
 
 from wmihunt.readers import Limits, iter_inputs, read_path
 from wmihunt.readers.sniff import sniff

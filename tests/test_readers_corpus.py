@@ -10,7 +10,7 @@ from pathlib import Path
 
 import evtx
 import pytest
-from readers_support import CORPUS, collect, one
+from test_readers_helpers import CORPUS, collect, one
 
 EVTX_FILES = sorted(CORPUS.glob("**/*.evtx")) if CORPUS.is_dir() else []
 OTRF = CORPUS / "OTRF__Security-Datasets"

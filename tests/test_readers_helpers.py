@@ -1,4 +1,4 @@
-"""Helpers for the reader tests: run ``read_path`` the way the ingest driver does."""
+"""Helpers for the reader tests (no tests here): run ``read_path`` as the ingest driver does."""
 
 from __future__ import annotations
 

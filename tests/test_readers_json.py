@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from readers_support import SYSMON, WMI, collect, nxlog_line, one
+from test_readers_helpers import SYSMON, WMI, collect, nxlog_line, one
 
 from wmihunt.events import CROWDSTRIKE_CHANNEL
 from wmihunt.readers import jsonl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from readers_support import SYSMON, WMI, collect, one, reasons, xml_event
+from test_readers_helpers import SYSMON, WMI, collect, one, reasons, xml_event
 
 
 def _write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:

@@ -76,7 +76,11 @@ class _Walker:
         disk_path: str | None = None
         size: int | None = None
         if self.path == "-":
-            raw: BinaryIO = _stdin()
+            try:
+                raw: BinaryIO = _stdin()
+            except (AttributeError, ValueError, OSError):
+                yield self._error([], "unknown", "stdin", "standard input is not available")
+                return
             owned = False
         else:
             try:

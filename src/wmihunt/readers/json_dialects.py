@@ -64,8 +64,8 @@ def to_event(obj: Any, *, file: str, member: str | None, line: int | None) -> Ra
     if crowdstrike.is_crowdstrike(obj):
         return crowdstrike.from_crowdstrike(obj, file=file, member=member, line=line)
     winlog = obj.get("winlog")
-    if not isinstance(winlog, dict) and any(k.startswith("winlog.") for k in obj):
-        obj = _unflatten(obj)
+    if winlog is None and ("winlog.channel" in obj or "winlog.event_id" in obj):
+        obj = _unflatten(obj)  # a flattened export: {"winlog.channel": ...}
         winlog = obj.get("winlog")
     if isinstance(winlog, dict):
         return _from_ecs(obj, winlog, file=file, member=member, line=line)
@@ -126,24 +126,20 @@ def _from_ecs(
 def _from_nxlog(
     obj: dict[str, Any], *, file: str, member: str | None, line: int | None
 ) -> RawEvent:
-    event_id = to_int(obj["EventID"], "EventID")
-    channel = obj.get("Channel")
-    time = None
-    for key in ("TimeCreated", "@timestamp", "EventTime", "EventReceivedTime"):
-        if obj.get(key):
-            time = obj[key]
-            break
-    record = obj.get("RecordNumber", obj.get("EventRecordID"))
+    get = obj.get
+    channel = get("Channel")
+    time = get("TimeCreated") or get("@timestamp") or get("EventTime") or get("EventReceivedTime")
+    record = get("RecordNumber")
     return RawEvent(
         channel=channel if isinstance(channel, str) else "",
-        event_id=event_id,
+        event_id=to_int(obj["EventID"], "EventID"),
         data=obj,
-        provider=_text(obj.get("SourceName")) or _text(obj.get("ProviderName")),
-        computer=_text(obj.get("Hostname")) or _text(obj.get("Computer")),
+        provider=_text(get("SourceName")) or _text(get("ProviderName")),
+        computer=_text(get("Hostname")) or _text(get("Computer")),
         time=time,
-        record_id=optional_int(record),
-        user_sid=_text(obj.get("UserID")),
-        message=_text(obj.get("Message")),
+        record_id=optional_int(record if record is not None else get("EventRecordID")),
+        user_sid=_text(get("UserID")),
+        message=_text(get("Message")),
         file=file,
         member=member,
         line=line,

@@ -63,6 +63,7 @@ def _lines(
 ) -> Iterator[RawEvent]:
     stats = src.stats
     readline = stream.readline
+    decided: dict[object, bool] = {}  # want() answers per (channel, event id)
     number = offset
     line = first.removeprefix(_BOM)
     while line:
@@ -76,19 +77,24 @@ def _lines(
         else:
             text = line.strip(_SPACE)
             if text:
-                event = _line_event(src, want, text, number)
+                event = _line_event(src, want, text, number, decided)
                 if event is not None:
                     yield event
         line = readline(limit + 1)
 
 
-def _line_event(src: Source, want: Relevance, text: bytes, number: int) -> RawEvent | None:
-    stats = src.stats
+def _line_event(
+    src: Source, want: Relevance, text: bytes, number: int, decided: dict[object, bool]
+) -> RawEvent | None:
     if text[-1:] == b"}" and text[:1] == b"{":
         ident = peek(text)
-        if ident is not None and not want(*ident) and _utf8(text):
-            stats.skip(*ident)
-            return None
+        if ident is not None:
+            relevant = decided.get(ident)
+            if relevant is None:
+                relevant = decided[ident] = bool(want(*ident))
+            if not relevant and _utf8(text):
+                src.stats.skip(*ident)
+                return None
     return _decode(src, want, text, number, f"line {number}")
 
 
