@@ -1,12 +1,16 @@
 """Process tree: ancestors up to the root and descendants of one process start.
 
-Links, computed once per connection into a temporary table (set-based, no Python loop):
+Links, computed once per connection into a temporary table (one set-based query):
 
 - ``guid``: Sysmon ``ParentProcessGuid`` / Falcon ``ParentProcessId`` equals the parent's
   ``process_guid`` on the same host. Used whenever the child has a ``process_guid``.
 - ``pid``: for rows without a guid (Security 4688), the most recent earlier start on the
   same host whose pid equals the child's parent pid (ASOF join). Pids are reused, so
   "most recent earlier" is the best guess the log allows; see docs/context.md.
+
+The link table is keyed by ``process_start``'s rowid, with ART indexes on the child, the
+parent and the uid, so walking a tree is a few indexed set queries (one per level), not a
+scan of the whole table per call: about 1 ms per level on a million process starts.
 
 A parent that was never logged (it started before logging began, or its log is missing)
 appears as an ``unlogged`` node built from the child's parent fields.
@@ -29,32 +33,35 @@ DEFAULT_MAX_DESCENDANTS = 200
 _LINK_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {LINK_TABLE} AS
 WITH base AS (
-    SELECT uid, lower(dest) AS host, time, process_id, parent_process_id,
+    SELECT rowid AS rid, uid, lower(dest) AS host, time, process_id, parent_process_id,
            process_guid, parent_process_guid
     FROM process_start
     WHERE uid IS NOT NULL
 ),
 guid_link AS (
-    SELECT c.uid, min_by(p.uid, p.time) AS parent_uid
+    SELECT c.rid, min_by(p.rid, p.time) AS parent_rid
     FROM base AS c
     JOIN base AS p
       ON c.host = p.host AND lower(c.parent_process_guid) = lower(p.process_guid)
-     AND p.uid <> c.uid
+     AND p.rid <> c.rid
     WHERE c.parent_process_guid IS NOT NULL
-    GROUP BY c.uid
+    GROUP BY c.rid
 ),
 pid_link AS (
-    SELECT c.uid, p.uid AS parent_uid
+    SELECT c.rid, p.rid AS parent_rid
     FROM (SELECT * FROM base
           WHERE process_guid IS NULL AND parent_process_id IS NOT NULL
             AND time IS NOT NULL) AS c
     ASOF JOIN (SELECT * FROM base WHERE process_id IS NOT NULL AND time IS NOT NULL) AS p
       ON c.host = p.host AND c.parent_process_id = p.process_id AND c.time >= p.time
-    WHERE p.uid <> c.uid
+    WHERE p.rid <> c.rid
 )
-SELECT uid, parent_uid, 'guid' AS link FROM guid_link
-UNION ALL
-SELECT uid, parent_uid, 'pid' AS link FROM pid_link
+SELECT b.rid, b.uid, coalesce(g.parent_rid, pl.parent_rid) AS parent_rid,
+       CASE WHEN g.parent_rid IS NOT NULL THEN 'guid'
+            WHEN pl.parent_rid IS NOT NULL THEN 'pid' END AS link
+FROM base AS b
+LEFT JOIN guid_link AS g ON g.rid = b.rid
+LEFT JOIN pid_link AS pl ON pl.rid = b.rid
 """
 
 #: Columns of a tree node (also used by other joins that list processes).
@@ -70,15 +77,38 @@ _NODE_SELECT = ", ".join(f'p."{c}"' for c in NODE_COLUMNS)
 
 def ensure_links(con: duckdb.DuckDBPyConnection) -> None:
     """Build (or rebuild, when process_start changed) the temporary parent-link table."""
-    count = con.execute("SELECT count(*) FROM process_start").fetchone()[0]
+    state = con.execute("SELECT count(*), coalesce(max(rowid), -1) FROM process_start").fetchone()
     try:
-        built = con.execute(f"SELECT n FROM {_META_TABLE}").fetchone()
+        built = con.execute(f"SELECT n, last FROM {_META_TABLE}").fetchone()
     except duckdb.CatalogException:
         built = None
-    if built is not None and built[0] == count:
+    if built is not None and tuple(built) == tuple(state):
         return
     con.execute(_LINK_SQL)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_META_TABLE} AS SELECT {int(count)}::BIGINT AS n")
+    for col in ("rid", "uid", "parent_rid"):
+        con.execute(f"CREATE INDEX ctx_link_{col} ON {LINK_TABLE} ({col})")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_META_TABLE} AS "
+        f"SELECT {int(state[0])}::BIGINT AS n, {int(state[1])}::BIGINT AS last"
+    )
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, rids: list[int]) -> dict[int, dict[str, Any]]:
+    """Node rows by process_start rowid."""
+    if not rids:
+        return {}
+    select = f"SELECT p.rowid AS _rid, {_NODE_SELECT} FROM process_start AS p"
+    if len(rids) == 1:  # a rowid point lookup is the fastest form
+        found = rows(con, f"{select} WHERE p.rowid = ?", rids)
+    else:
+        found = rows(con, f"{select} WHERE p.rowid IN (SELECT unnest(?::BIGINT[]))", [rids])
+    return {r.pop("_rid"): r for r in found}
+
+
+def _rid(con: duckdb.DuckDBPyConnection, uid: str) -> int | None:
+    ensure_links(con)
+    got = con.execute(f"SELECT min(rid) FROM {LINK_TABLE} WHERE uid = ?", [uid]).fetchone()
+    return got[0] if got else None
 
 
 def _node(row: dict[str, Any]) -> dict[str, Any]:
@@ -104,33 +134,48 @@ def _unlogged_parent(child: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def process_node(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
-    found = rows(con, f"SELECT {_NODE_SELECT} FROM process_start p WHERE p.uid = ? LIMIT 1", [uid])
-    return _node(found[0]) if found else None
+    rid = _rid(con, uid)
+    if rid is None:
+        return None
+    node = _fetch(con, [rid]).get(rid)
+    return _node(node) if node else None
+
+
+def _ancestor_rids(
+    con: duckdb.DuckDBPyConnection, rid: int, max_depth: int
+) -> list[tuple[int, str]]:
+    """(rowid, link) of parent, grandparent, ... — one indexed lookup per level."""
+    out: list[tuple[int, str]] = []
+    seen = {rid}
+    current = rid
+    for _ in range(max_depth):
+        got = con.execute(
+            f"SELECT parent_rid, link FROM {LINK_TABLE} WHERE rid = ? LIMIT 1", [current]
+        ).fetchone()
+        if not got or got[0] is None or got[0] in seen:  # no parent, or a pid-time cycle
+            break
+        current = got[0]
+        seen.add(current)
+        out.append((current, got[1]))
+    return out
 
 
 def ancestors(
     con: duckdb.DuckDBPyConnection, uid: str, *, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> list[dict[str, Any]]:
     """Parent, grandparent, ... (nearest first), each with ``depth`` and ``linked_by``."""
-    ensure_links(con)
-    found = rows(
-        con,
-        f"""
-        WITH RECURSIVE up(uid, depth, linked_by) AS (
-            SELECT ?::VARCHAR, 0, NULL::VARCHAR
-            UNION ALL
-            SELECT l.parent_uid, up.depth + 1, l.link
-            FROM up JOIN {LINK_TABLE} AS l ON l.uid = up.uid
-            WHERE up.depth < ?
-        )
-        SELECT DISTINCT ON (up.depth) up.depth, up.linked_by, {_NODE_SELECT}
-        FROM up JOIN process_start AS p ON p.uid = up.uid
-        WHERE up.depth > 0
-        ORDER BY up.depth
-        """,
-        [uid, max_depth],
-    )
-    return [_node(r) for r in found]
+    rid = _rid(con, uid)
+    return [] if rid is None else _ancestors(con, rid, max_depth)
+
+
+def _ancestors(con: duckdb.DuckDBPyConnection, rid: int, max_depth: int) -> list[dict[str, Any]]:
+    chain = _ancestor_rids(con, rid, max_depth)
+    nodes = _fetch(con, [r for r, _ in chain])
+    out = []
+    for depth, (r, link) in enumerate(chain, start=1):
+        if r in nodes:
+            out.append(_node({"depth": depth, "linked_by": link, **nodes[r]}))
+    return out
 
 
 def descendants(
@@ -141,28 +186,42 @@ def descendants(
     limit: int = DEFAULT_MAX_DESCENDANTS,
 ) -> list[dict[str, Any]]:
     """Children, grandchildren, ... as a flat list (breadth first, then by time), each with
-    ``depth`` and ``parent_uid``; at most ``limit + 1`` rows (the extra one says "more")."""
-    ensure_links(con)
-    found = rows(
-        con,
-        f"""
-        WITH RECURSIVE down(uid, parent_uid, depth, linked_by) AS (
-            SELECT ?::VARCHAR, NULL::VARCHAR, 0, NULL::VARCHAR
-            UNION ALL
-            SELECT l.uid, l.parent_uid, down.depth + 1, l.link
-            FROM down JOIN {LINK_TABLE} AS l ON l.parent_uid = down.uid
-            WHERE down.depth < ?
-        )
-        SELECT DISTINCT ON (down.uid) down.depth, down.parent_uid, down.linked_by,
-               {_NODE_SELECT}
-        FROM down JOIN process_start AS p ON p.uid = down.uid
-        WHERE down.depth > 0
-        ORDER BY down.uid, down.depth
-        """,
-        [uid, max_depth],
-    )
-    found.sort(key=lambda r: (r["depth"], r["time"] or "", r["uid"]))
-    return [_node(r) for r in found[: limit + 1]]
+    ``depth`` and ``parent_uid``; at most ``limit + 1`` rows (the extra one says "more").
+    One indexed set query per level."""
+    rid = _rid(con, uid)
+    return [] if rid is None else _descendants(con, rid, max_depth, limit)
+
+
+def _descendants(
+    con: duckdb.DuckDBPyConnection, rid: int, max_depth: int, limit: int
+) -> list[dict[str, Any]]:
+    found: list[tuple[int, int, int, str]] = []  # (rid, parent rid, depth, link)
+    seen = {rid}
+    level = [rid]
+    for depth in range(1, max_depth + 1):
+        if not level or len(found) > limit:
+            break
+        got = con.execute(
+            f"SELECT rid, parent_rid, link FROM {LINK_TABLE} "
+            "WHERE parent_rid IN (SELECT unnest(?::BIGINT[])) ORDER BY rid",
+            [level],
+        ).fetchall()
+        level = []
+        for child, parent, link in got:
+            if child not in seen:
+                seen.add(child)
+                level.append(child)
+                found.append((child, parent, depth, link))
+                if len(found) > limit:
+                    break
+    nodes = _fetch(con, [f[0] for f in found] + list({f[1] for f in found}))
+    out = []
+    for child, parent, depth, link in found:
+        if child in nodes:
+            out.append(_node({"depth": depth, "linked_by": link,
+                              "parent_uid": nodes.get(parent, {}).get("uid"), **nodes[child]}))
+    out.sort(key=lambda r: (r["depth"], r["time"] or "", r["uid"]))
+    return out[: limit + 1]
 
 
 def nest(flat: list[dict[str, Any]], root_uid: str) -> list[dict[str, Any]]:
@@ -188,10 +247,12 @@ def process_tree(
     Every ancestor carries ``depth`` (1 = parent) and ``linked_by`` (how it was found);
     the root may be an ``unlogged`` node. None when ``uid`` is not a process start.
     """
-    node = process_node(con, uid)
-    if node is None:
+    rid = _rid(con, uid)
+    node = _fetch(con, [rid]).get(rid) if rid is not None else None
+    if rid is None or node is None:
         return None
-    up = ancestors(con, uid, max_depth=max_depth + 1)
+    node = _node(node)
+    up = _ancestors(con, rid, max_depth + 1)
     truncated_up = len(up) > max_depth
     up = up[:max_depth]
     top = up[-1] if up else node
@@ -200,7 +261,7 @@ def process_tree(
         if stub is not None:
             stub["depth"] = len(up) + 1
             up.append(stub)
-    down = descendants(con, uid, max_depth=max_depth, limit=max_descendants)
+    down = _descendants(con, rid, max_depth, max_descendants)
     kept = down[:max_descendants]
     return {
         "process": node,
