@@ -305,3 +305,19 @@ def test_blank_lines_bom_and_crlf(tmp_path: Path) -> None:
     events, entries = collect(path)
     assert one(entries).format == "jsonl"
     assert [(e.record_id, e.line) for e in events] == [(1, 2), (2, 4)]
+
+
+def test_document_scanner_is_independent_of_read_size(tmp_path: Path, monkeypatch) -> None:
+    """Values, strings and escapes that straddle two reads are split the same way."""
+    items = [json.loads(nxlog_line(RecordNumber=n, CommandLine='a\\"b' * n)) for n in range(1, 6)]
+    path = tmp_path / "arr.json"
+    path.write_text(json.dumps(items, indent=2) + "\n")
+    expected, _ = collect(path)
+    assert [e.record_id for e in expected] == [1, 2, 3, 4, 5]
+    for size in (1, 2, 3, 7, 64):
+        monkeypatch.setattr(jsonl, "_READ", size)
+        events, entries = collect(path)
+        assert [(e.record_id, e.line, e.data) for e in events] == [
+            (e.record_id, e.line, e.data) for e in expected
+        ]
+        assert one(entries).errors == []

@@ -160,3 +160,17 @@ def test_oversized_event_rejected_then_reading_goes_on(tmp_path: Path) -> None:
     assert [e.record_id for e in events] == [2]
     assert src.stats.rejected == 1
     assert "event longer than 2,000 bytes" in src.stats.errors[0]["reason"]
+
+
+def test_event_splitting_is_independent_of_read_size(tmp_path: Path, monkeypatch) -> None:
+    from wmihunt.readers import xml as xml_reader
+
+    text = "<Events>\n" + "\n".join(xml_event(1, record=n) for n in range(1, 5)) + "\n</Events>"
+    path = _write(tmp_path, "e.xml", text)
+    expected, _ = collect(path)
+    assert [(e.record_id, e.line) for e in expected] == [(1, 2), (2, 3), (3, 4), (4, 5)]
+    for size in (1, 3, 5, 17, 300):
+        monkeypatch.setattr(xml_reader, "_READ", size)
+        events, entries = collect(path)
+        assert [(e.record_id, e.line) for e in events] == [(e.record_id, e.line) for e in expected]
+        assert one(entries).errors == []
