@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from .context import findings as fnd
-from .context._sql import q, rows
+from .context._sql import q, rows, table_columns
 
 DEFAULT_THRESHOLD = 100
 
@@ -54,19 +54,22 @@ def _objects_sql(
     mapping: Mapping[str, Sequence[str]] = (
         risk_objects if risk_objects is not None else STORY_RISK_OBJECTS
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE ctx_risk_map (key VARCHAR, fields VARCHAR[])")
-    con.executemany(
-        "INSERT INTO ctx_risk_map VALUES (?, ?)",
-        [(str(k).lower(), list(v)) for k, v in mapping.items()],
+    det_id = f"lower(CAST(f.{q(cols.detection_id)} AS VARCHAR))"
+    det_name = f"lower(CAST(f.{q(cols.detection)} AS VARCHAR))"
+    whens = " ".join(
+        f"WHEN {det_id} = {_lit(str(k).lower())} OR {det_name} = {_lit(str(k).lower())} "
+        f"THEN [{', '.join(_lit(str(x)) for x in v)}]::VARCHAR[]"
+        for k, v in mapping.items()
     )
-    lookup = (
-        "(SELECT m.fields FROM ctx_risk_map m WHERE m.key = "
-        f"lower(CAST(f.{q(cols.detection_id)} AS VARCHAR)) OR m.key = "
-        f"lower(CAST(f.{q(cols.detection)} AS VARCHAR)) LIMIT 1)"
-    )
+    lookup = f"(CASE {whens} END)" if whens else "NULL::VARCHAR[]"
     if risk_objects is None and cols.risk_objects is not None:
         return f"coalesce(f.{q(cols.risk_objects)}, {lookup}, ['dest'])"
     return f"coalesce({lookup}, ['dest'])"
+
+
+def _lit(text: str) -> str:
+    """A SQL string literal (rule metadata, not event data, but quoted all the same)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _unpivot_sql(con: duckdb.DuckDBPyConnection, risk_objects: RiskObjects) -> str | None:
@@ -74,7 +77,7 @@ def _unpivot_sql(con: duckdb.DuckDBPyConnection, risk_objects: RiskObjects) -> s
     cols = fnd.resolve(con)
     if cols is None:
         return None
-    present = {c.lower(): c for c in _columns(con)}
+    present = {c.lower(): c for c in table_columns(con, fnd.FINDINGS_TABLE)}
     objects = _objects_sql(con, cols, risk_objects)
     # The value of field F is column F of the finding (dest, user, or any other column).
     cases = " ".join(
@@ -83,28 +86,15 @@ def _unpivot_sql(con: duckdb.DuckDBPyConnection, risk_objects: RiskObjects) -> s
         if name.isidentifier()
     )
     return f"""
-        SELECT ro.field AS object_type, ro.value AS object,
+        SELECT lower(f._ro) AS object_type,
+               CASE lower(f._ro) {cases} ELSE NULL END AS object,
                f.{q(cols.finding_id)} AS finding_id,
                coalesce(TRY_CAST(f.{q(cols.risk_score)} AS DOUBLE), 0) AS score,
                f.{q(cols.detection)} AS detection,
                f.{q(cols.mitre)} AS mitre,
                f.{q(cols.time)} AS time
-        FROM {fnd.FINDINGS_TABLE} AS f,
-        LATERAL (
-            SELECT lower(x) AS field,
-                   CASE lower(x) {cases} ELSE NULL END AS value
-            FROM unnest({objects}) AS u(x)
-        ) AS ro
-        WHERE ro.value IS NOT NULL AND trim(ro.value) NOT IN ('', '-', 'null')
+        FROM (SELECT f.*, unnest({objects}) AS _ro FROM {fnd.FINDINGS_TABLE} AS f) AS f
     """
-
-
-def _columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    got = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-        [fnd.FINDINGS_TABLE],
-    ).fetchall()
-    return [g[0] for g in got]
 
 
 def risk_by_entity(
@@ -114,6 +104,7 @@ def risk_by_entity(
     risk_objects: RiskObjects = None,
     object_type: str | None = None,
     entity: str | None = None,
+    entities: Sequence[tuple[str, str]] | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Entities ranked by total risk, distinct detections and distinct techniques.
@@ -122,6 +113,8 @@ def risk_by_entity(
     ``findings``, ``detections`` (distinct count), ``detection_names``, ``techniques``
     (distinct count), ``technique_ids``, ``first_time``, ``last_time``, ``flagged``.
     Entity names compare case-insensitively (``WIN-T`` and ``win-t`` are one host).
+    ``object_type``/``entity`` filter one kind or one name; ``entities`` keeps only the
+    given (type, name) pairs.
     """
     source = _unpivot_sql(con, risk_objects)
     if source is None:
@@ -133,19 +126,33 @@ def risk_by_entity(
     if entity is not None:
         where.append("lower(object) = lower($entity)")
         params["entity"] = entity
+    if entities is not None:
+        pairs = [(t, e) for t, e in entities if t and e]
+        if not pairs:
+            return []
+        ors = []
+        for i, (otype, name) in enumerate(pairs):
+            ors.append(f"(object_type = lower($t{i}) AND lower(object) = lower($e{i}))")
+            params[f"t{i}"], params[f"e{i}"] = otype, name
+        where.append("(" + " OR ".join(ors) + ")")
     sql = f"""
-        WITH ro AS ({source}),
+        WITH ro AS MATERIALIZED (
+            SELECT * FROM ({source})
+            WHERE object IS NOT NULL AND trim(object) NOT IN ('', '-', 'null')
+            {"".join(" AND " + w for w in where)}
+        ),
         techniques AS (
-            SELECT object_type, lower(object) AS key, count(DISTINCT t) AS techniques,
-                   list(DISTINCT t ORDER BY t) AS technique_ids
-            FROM ro, unnest(coalesce(mitre, []::VARCHAR[])) AS m(t)
+            SELECT object_type, key, count(DISTINCT t) AS techniques,
+                   list_sort(list(DISTINCT t)) AS technique_ids
+            FROM (SELECT object_type, lower(object) AS key,
+                         unnest(coalesce(mitre, []::VARCHAR[])) AS t FROM ro)
             GROUP BY ALL
         ),
         agg AS (
             SELECT object_type, lower(object) AS key, min(object) AS object,
                    sum(score) AS total_risk, count(DISTINCT finding_id) AS findings,
                    count(DISTINCT detection) AS detections,
-                   list(DISTINCT detection ORDER BY detection) AS detection_names,
+                   list_sort(list(DISTINCT detection)) AS detection_names,
                    min(time) AS first_time, max(time) AS last_time
             FROM ro GROUP BY ALL
         )
@@ -154,7 +161,6 @@ def risk_by_entity(
                coalesce(t.technique_ids, []::VARCHAR[]) AS technique_ids,
                a.first_time, a.last_time, a.total_risk >= $threshold AS flagged
         FROM agg a LEFT JOIN techniques t USING (object_type, key)
-        {"WHERE " + " AND ".join(where) if where else ""}
         ORDER BY a.total_risk DESC, a.detections DESC, techniques DESC, a.object_type, a.object
         {f"LIMIT {int(limit)}" if limit else ""}
     """

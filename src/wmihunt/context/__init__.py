@@ -169,11 +169,15 @@ def for_finding(
     kwargs: dict[str, Any] = {"risk_objects": risk_objects}
     if threshold is not None:
         kwargs["threshold"] = threshold
-    ctx["risk"] = _safe(lambda: {
-        "dest": risk_mod.entity_risk(con, "dest", dest, **kwargs),
-        "user": risk_mod.entity_risk(con, "user", finding.get(cols.user), **kwargs),
-        "threshold": kwargs.get("threshold", risk_mod.DEFAULT_THRESHOLD),
-    })
+    user = finding.get(cols.user)
+
+    def risk() -> dict[str, Any]:
+        found = risk_mod.risk_by_entity(con, entities=[("dest", dest), ("user", user)], **kwargs)
+        pick = {r["object_type"]: r for r in found}
+        return {"dest": pick.get("dest"), "user": pick.get("user"),
+                "threshold": kwargs.get("threshold", risk_mod.DEFAULT_THRESHOLD)}
+
+    ctx["risk"] = _safe(risk)
     return ctx
 
 

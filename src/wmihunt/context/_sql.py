@@ -61,12 +61,11 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, params: Params = None) -> dict
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """Column names of ``table`` (empty when the table does not exist)."""
-    got = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-        "ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return [g[0] for g in got]
+    try:
+        cur = con.execute(f"SELECT * FROM {q(table)} LIMIT 0")
+    except duckdb.CatalogException:
+        return []
+    return [d[0] for d in cur.description]
 
 
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -100,24 +100,24 @@ def process_info(
         col, other, value = "parent_process_name", "process_name", parent_process_name
     else:
         return None
-    where = f"lower(dest) = lower($dest) AND lower({col}) = lower($value)"
-    params = {"dest": dest, "value": value}
-    total = rows(
-        con,
-        f"SELECT count(*) AS count, min(time) AS first_seen, max(time) AS last_seen, "
-        f"count(DISTINCT \"user\") AS users FROM process_start WHERE {where}",
-        params,
-    )[0]
     groups = rows(
         con,
         f"""SELECT "user", {other}, count(*) AS count, min(time) AS first_seen,
                    max(time) AS last_seen,
                    list_slice(list(DISTINCT process), 1, {_CMD_SAMPLES}) AS command_lines
-            FROM process_start WHERE {where}
-            GROUP BY "user", {other} ORDER BY count DESC, first_seen LIMIT {int(limit)}""",
-        params,
+            FROM process_start
+            WHERE lower(dest) = lower($dest) AND lower({col}) = lower($value)
+            GROUP BY "user", {other} ORDER BY count DESC, first_seen""",
+        {"dest": dest, "value": value},
     )
-    return {col: value, "dest": dest, **total, "by_user": groups}
+    firsts = [g["first_seen"] for g in groups if g["first_seen"]]
+    lasts = [g["last_seen"] for g in groups if g["last_seen"]]
+    return {
+        col: value, "dest": dest, "count": sum(g["count"] for g in groups),
+        "first_seen": min(firsts, default=None), "last_seen": max(lasts, default=None),
+        "users": len({g["user"] for g in groups if g["user"] is not None}),
+        "by_user": groups[:limit],
+    }
 
 
 def earlier_findings(
