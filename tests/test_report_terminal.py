@@ -108,8 +108,9 @@ def test_summary_counts_override_and_risk_module_rows():
              "flagged": True}]  # fmt: skip
     buf = io.StringIO()
     console = Console(file=buf, width=200, color_system=None)
-    render_scan(console, None, fx.realistic_findings()[:1], {fx.D5[0]: 7}, rows)
+    render_scan(console, None, fx.realistic_findings()[:1], {fx.D5[0]: 7, "Not fired": 0}, rows)
     plain = buf.getvalue()
+    assert "Not fired" not in plain
     assert re.search(r"Remote WMI Command Attempt\s+TTP\s+36\s+7\s+1", plain)
     assert re.search(r"SRV9\s+host\s+150\s+2\s+T1047\s+flagged", plain)
 

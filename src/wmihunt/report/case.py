@@ -57,8 +57,11 @@ def _rows(value: Any) -> list[dict[str, Any]]:
     return [dict(r) if isinstance(r, Mapping) else {"value": r} for r in value]
 
 
-def load_findings(con: duckdb.DuckDBPyConnection, notes: list[str]) -> list[dict[str, Any]]:
-    """Findings in JSONL shape (``wmihunt.findings``), with ``context`` when available."""
+def load_findings(
+    con: duckdb.DuckDBPyConnection, notes: list[str], *, context: bool = True
+) -> list[dict[str, Any]]:
+    """Findings in JSONL shape (``wmihunt.findings``), with ``context`` when available
+    (and asked for: computing it costs a few joins per finding)."""
     findings_mod = _module("wmihunt.findings")
     if findings_mod is None:
         notes.append("no findings module (wmihunt.findings): report has no findings")
@@ -69,6 +72,8 @@ def load_findings(con: duckdb.DuckDBPyConnection, notes: list[str]) -> list[dict
         notes.append(f"no findings table in this database ({type(exc).__name__})")
         return []
     findings = [findings_mod.finding_to_json(row) for row in rows]
+    if not context:
+        return findings
     context_mod = _module("wmihunt.context")
     for_finding = getattr(context_mod, "for_finding", None)
     if for_finding is None:
@@ -142,10 +147,11 @@ def load_summary(
         return []
 
 
-def load_case(con: duckdb.DuckDBPyConnection) -> CaseData:
-    """Everything a report shows, from an open case database."""
+def load_case(con: duckdb.DuckDBPyConnection, *, context: bool = True) -> CaseData:
+    """Everything a report shows, from an open case database (``context=False``: findings
+    without their per-finding context, e.g. for ``scan --no-context``)."""
     case = CaseData()
-    case.findings = load_findings(con, case.notes)
+    case.findings = load_findings(con, case.notes, context=context)
     case.summary = load_summary(con, case.findings, case.notes) if case.findings else []
     case.entities = _call("wmihunt.risk", ENTITY_FUNCTIONS, con, case.notes)
     try:

@@ -190,7 +190,8 @@ def detection_counts(
     table.add_column("risk", justify="right")
     table.add_column("findings", justify="right")
     table.add_column("hosts", justify="right")
-    order = sorted(counts, key=lambda n: (-as_int(meta.get(n, {}).get("risk_score")), n))
+    shown = [n for n in counts if counts[n] > 0]  # the engine also counts rules that did not fire
+    order = sorted(shown, key=lambda n: (-as_int(meta.get(n, {}).get("risk_score")), n))
     for name in order:
         m = meta.get(name, {})
         table.add_row(
