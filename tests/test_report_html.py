@@ -310,3 +310,21 @@ def test_report_command_writes_html_and_jsonl_from_a_case_db(tmp_path, capsys):
     assert line["finding_id"] == "f1" and line["time"] == "2024-03-11T09:13:58Z"
     with duckdb.connect(str(db), read_only=True) as check:  # the case file is untouched
         assert check.execute("SELECT count(*) FROM findings").fetchone()[0] == 1
+
+
+def test_bad_values_do_not_raise():
+    odd = [
+        {"detection": None, "risk_score": "high", "time": "yesterday", "dest": None,
+         "mitre": None, "evidence": "x", "process": 12345, "context": 5},
+        {"detection": 3, "risk_score": None, "time": 17, "dest": ["a"], "user": {"x": 1},
+         "mitre": [None, 5], "evidence": {"file": None, "extra": [1]}, "type": None},
+    ]  # fmt: skip
+    page = render_html(
+        odd,
+        [{"x": 1}, {"detection": None}],
+        [{"entity": None}, {"object": 5, "total_risk": "x"}],
+        {"files": [{"path": None, "errors": ["boom"]}], "totals": {"files": "?"}},
+        title="odd",
+    )
+    text = "".join(Page(page).text)
+    assert "yesterday" in text and "12345" in text and "boom" in text

@@ -134,3 +134,15 @@ def test_bad_values_do_not_raise():
            "mitre": None, "evidence": "x", "process": 12345}  # fmt: skip
     plain = _plain(_render([odd], entities=[{"entity": None, "risk_total": "?"}], accounting={}))
     assert "(no host)" in plain and "yesterday" in plain and "12345" in plain
+
+
+def test_no_escape_byte_at_all_without_colours():
+    """With colours off, rich writes no ESC of its own: any ESC would be the event's."""
+    findings = fx.realistic_findings()
+    findings[0]["process"] = ANSI_CMD
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, color_system=None, width=160)
+    render_scan(console, fx.realistic_accounting(), findings, None, fx.realistic_entities())
+    out = buf.getvalue()
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[31mred\\x1b]0;title\\x07" in out
