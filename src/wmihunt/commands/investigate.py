@@ -83,10 +83,33 @@ def _kv(title: str, pairs: Iterable[tuple[str, Any]]) -> Table:
     return table
 
 
+_HEADERS = {
+    "parent_process_name": "parent", "process_name": "name", "first_seen": "first",
+    "last_seen": "last", "command_lines": "command lines", "object_type": "type",
+    "object": "entity", "total_risk": "risk", "technique_ids": "ATT&CK",
+    "delta_seconds": "delta s", "subject_user": "subject", "src_workstation": "workstation",
+}
+_NO_WRAP = frozenset({"time", "first_seen", "last_seen", "count", "event_id", "risk_score",
+                      "total_risk", "findings", "detections", "object_type", "logon_type"})
+
+
+def _dur(seconds: Any) -> str | None:
+    """``38906.4`` -> ``38906.4 s (10.8 h)``."""
+    if not isinstance(seconds, int | float):
+        return None
+    text = f"{seconds:g} s"
+    if abs(seconds) >= 3600:
+        text += f" ({seconds / 3600:.1f} h)"
+    elif abs(seconds) >= 60:
+        text += f" ({seconds / 60:.1f} min)"
+    return text
+
+
 def _rows(title: str, data: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for col in columns:
-        table.add_column(for_rich(col), overflow="fold")
+        table.add_column(for_rich(_HEADERS.get(col, col)), overflow="fold",
+                         no_wrap=col in _NO_WRAP)
     for row in data:
         cells = [_time(row.get(c)) if c in ("time", "first_seen", "last_seen") else _s(row.get(c))
                  for c in columns]
@@ -146,7 +169,7 @@ def _origin(console: Console, origin: Mapping[str, Any]) -> None:
             ("workstation", logon.get("src_workstation")),
             ("logon id", logon.get("target_logon_id")),
             ("logon time", _time(logon.get("time")) if logon else None),
-            ("seconds before", logon.get("seconds_before")),
+            ("seconds before", _dur(logon.get("seconds_before"))),
             ("note", target.get("reason")),
         ]))
         best = (target.get("source") or {}).get("best")
@@ -155,8 +178,9 @@ def _origin(console: Console, origin: Mapping[str, Any]) -> None:
                 ("host", best.get("source_dest")), ("seen as", best.get("kind")),
                 ("time", _time(best.get("time"))), ("command", best.get("process")),
                 ("account", best.get("account")), ("target server", best.get("target_server")),
-                ("delta seconds", best.get("delta_seconds")),
-                ("within window", best.get("within_window")),
+                ("delta", _dur(best.get("delta_seconds"))),
+                ("within window", "yes" if best.get("within_window") else
+                 "no: clock skew between the hosts, or another session"),
             ]))
     source = origin.get("source")
     if source:
