@@ -174,3 +174,23 @@ def test_event_splitting_is_independent_of_read_size(tmp_path: Path, monkeypatch
         events, entries = collect(path)
         assert [(e.record_id, e.line) for e in events] == [(e.record_id, e.line) for e in expected]
         assert one(entries).errors == []
+
+
+def test_parser_itself_refuses_dtds_and_entities() -> None:
+    """Defence in depth: even past the DOCTYPE check, the parser refuses declarations."""
+    import pytest
+
+    from wmihunt.readers.xmlparse import ExpatError, UnsafeXml, parse
+
+    for doc in (
+        b'<!DOCTYPE Event [<!ENTITY a "b">]><Event>&a;</Event>',
+        b'<!DOCTYPE Event SYSTEM "http://127.0.0.1/evil.dtd"><Event/>',
+        b'<!DOCTYPE Event [<!ENTITY x SYSTEM "file:///etc/passwd">]><Event>&x;</Event>',
+    ):
+        with pytest.raises(UnsafeXml):
+            parse(doc)
+    with pytest.raises(ExpatError, match="undefined entity"):
+        parse(b"<Event>&xxe;</Event>")
+    doc = b"<e:Event xmlns:e='urn:x'><e:System><e:EventID>7</e:EventID></e:System></e:Event>"
+    root = parse(doc)
+    assert (root.name, root.children[0].children[0].text) == ("Event", "7")

@@ -2,9 +2,10 @@
 root), ``<Events>`` exports, and Splunk ``XmlWinEventLog`` raw lines.
 
 The stream is cut into events at each ``</Event>`` end tag (never loading the file), and
-each event is parsed on its own by defusedxml with DTDs forbidden: a ``<!DOCTYPE`` or
-``<!ENTITY`` in or before an event rejects that event (no entity expansion, no external
-entity resolution), and an undefined entity reference is a parse error. Channel and
+each event is parsed on its own by ``xmlparse`` (expat with DTDs, entity declarations and
+external entities refused): a ``<!DOCTYPE`` or ``<!ENTITY`` in or before an event rejects
+that event (no entity expansion, no external entity resolution), and an undefined entity
+reference is a parse error. Channel and
 EventID are read from the System block with a regex first, so irrelevant events are
 counted as skipped without being parsed (and so without being validated).
 """
@@ -14,14 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from ..events import RawEvent, Relevance
 from .source import Source
 from .winevent import optional_int, to_int
+from .xmlparse import ExpatError, Node, UnsafeXml, parse
 
 #: Largest single event accepted; a longer one is rejected without being held.
 MAX_EVENT_BYTES = 64 << 20
@@ -150,12 +148,11 @@ def _event(
         return None
     text = body if declaration in (b"", b"-") else declaration + body
     try:
-        root = fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-        event = _from_element(root, src, line)
-    except DefusedXmlException as exc:
+        event = _from_element(parse(text), src, line)
+    except UnsafeXml as exc:
         stats.reject(position, f"unsafe XML refused: {exc}")
         return None
-    except ParseError as exc:
+    except ExpatError as exc:
         stats.reject(position, f"malformed XML: {exc}")
         return None
     except ValueError as exc:
@@ -180,23 +177,19 @@ def _peek(body: bytes) -> tuple[str, int] | None:
         return None
 
 
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
-
-
-def _text(element: Element) -> str:
+def _text(element: Node) -> str:
     if len(element):
         return "".join(element.itertext())
-    return element.text or ""
+    return element.text
 
 
-def _value(element: Element) -> Any:
+def _value(element: Node) -> Any:
     """A leaf's text, or a dict of its children for nested elements."""
     if not len(element):
-        return element.text or ""
+        return element.text
     out: dict[str, Any] = {}
     for child in element:
-        _put(out, _local(child.tag), _value(child))
+        _put(out, child.name, _value(child))
     return out
 
 
@@ -210,48 +203,48 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
     out[key] = value
 
 
-def _from_element(root: Element, src: Source, line: int) -> RawEvent:
-    if _local(root.tag) != "Event":
-        raise ValueError(f"root element is <{_local(root.tag)}>, not <Event>")
-    system: dict[str, Any] = {}
+def _from_element(root: Node, src: Source, line: int) -> RawEvent:
+    if root.name != "Event":
+        raise ValueError(f"root element is <{root.name}>, not <Event>")
+    system: dict[str, Node] = {}
     data: dict[str, Any] = {}
     element_name: str | None = None
     message: str | None = None
     rendering: dict[str, Any] = {}
     for part in root:
-        name = _local(part.tag)
+        name = part.name
         if name == "System":
             for field in part:
-                system[_local(field.tag)] = field
+                system[field.name] = field
         elif name == "EventData":
             data = _event_data(part)
         elif name == "UserData":
-            children = list(part)
+            children = part.children
             if len(children) == 1:
-                element_name = _local(children[0].tag)
+                element_name = children[0].name
                 value = _value(children[0])
                 data = value if isinstance(value, dict) else {element_name: value}
             else:
                 for child in children:
-                    _put(data, _local(child.tag), _value(child))
+                    _put(data, child.name, _value(child))
         elif name == "RenderingInfo":
             for field in part:
-                if _local(field.tag) == "Message":
+                if field.name == "Message":
                     message = _text(field)
                 else:
-                    rendering[_local(field.tag)] = _value(field)
+                    rendering[field.name] = _value(field)
         elif not data and len(part):  # ProcessingErrorData, DebugData, ...
             data = _event_data(part)
             element_name = name
     eid = system.get("EventID")
     if eid is None:
         raise ValueError("no System/EventID")
-    event_id = to_int(eid.text or "", "EventID")
+    event_id = to_int(eid.text, "EventID")
     channel = system.get("Channel")
     computer = system.get("Computer")
     record = system.get("EventRecordID")
     return RawEvent(
-        channel=(channel.text or "").strip() if channel is not None else "",
+        channel=channel.text.strip() if channel is not None else "",
         event_id=event_id,
         data=data,
         provider=_attr(system, "Provider", "Name"),
@@ -268,16 +261,16 @@ def _from_element(root: Element, src: Source, line: int) -> RawEvent:
     )
 
 
-def _attr(system: dict[str, Element], field: str, name: str) -> str | None:
+def _attr(system: dict[str, Node], field: str, name: str) -> str | None:
     element = system.get(field)
     return element.get(name) if element is not None else None
 
 
-def _event_data(part: Element) -> dict[str, Any]:
+def _event_data(part: Node) -> dict[str, Any]:
     data: dict[str, Any] = {}
     unnamed: list[Any] = []
     for item in part:
-        tag = _local(item.tag)
+        tag = item.name
         name = item.get("Name") if tag == "Data" else None
         if tag == "Data" and name is None:
             unnamed.append(_text(item))
