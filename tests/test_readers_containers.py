@@ -312,3 +312,42 @@ def test_sniff_tar() -> None:
     v7[148:156] = b"        "
     v7[148:155] = f"{sum(v7):06o}\x00".encode()
     assert sniff(bytes(v7)) == "tar"
+
+
+def _gzip_member(
+    data: bytes, header_extra: bytes = b"", flags: int = 0, crc: int | None = None
+) -> bytes:
+    import struct
+    import zlib
+
+    body = zlib.compressobj(6, zlib.DEFLATED, -15)
+    deflated = body.compress(data) + body.flush()
+    header = b"\x1f\x8b\x08" + bytes([flags]) + b"\x00" * 4 + b"\x00\xff" + header_extra
+    value = zlib.crc32(data) if crc is None else crc
+    return header + deflated + struct.pack("<II", value, len(data) & 0xFFFFFFFF)
+
+
+def test_gzip_members_headers_and_crc(tmp_path: Path) -> None:
+    import struct
+
+    extra = struct.pack("<H", 4) + b"abcd" + b"name.json\x00" + b"a comment\x00" + b"\x00\x00"
+    fancy = _gzip_member(_jsonl(1), extra, flags=4 | 8 | 16 | 2)  # FEXTRA FNAME FCOMMENT FHCRC
+    path = tmp_path / "multi.gz"
+    path.write_bytes(fancy + gzip.compress(_jsonl(2)))  # two members, one stream
+    events, entries = collect(path)
+    assert [e.record_id for e in events] == [1, 2]
+    assert one(entries).errors == one(entries).warnings == []
+
+    bad = tmp_path / "crc.gz"
+    bad.write_bytes(_gzip_member(_jsonl(3), crc=12345))
+    events, entries = collect(bad)
+    assert [e.record_id for e in events] == [3]
+    assert "CRC or size mismatch" in reasons(one(entries))
+
+
+def test_concatenated_bzip2_streams(tmp_path: Path) -> None:
+    path = tmp_path / "x.bz2"
+    path.write_bytes(bz2.compress(_jsonl(1)) + bz2.compress(_jsonl(2)))
+    events, entries = collect(path)
+    assert [e.record_id for e in events] == [1, 2]
+    assert one(entries).errors == []
