@@ -105,10 +105,11 @@ class _WorkerResult:
 
 def _worker(path: str, scratch: str) -> _WorkerResult:
     result = _WorkerResult(path, [])
-    counter = iter(range(1 << 62))
 
     def emit(table: str, batch: pa.Table) -> None:
-        out = os.path.join(scratch, f"{os.getpid()}-{next(counter)}-{table}.parquet")
+        # a unique name: worker processes are reused across files
+        fd, out = tempfile.mkstemp(prefix=f"{table}-", suffix=".parquet", dir=scratch)
+        os.close(fd)
         pq.write_table(batch, out, compression="none")
         result.batches.append((table, out))
 
