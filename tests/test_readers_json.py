@@ -321,3 +321,16 @@ def test_document_scanner_is_independent_of_read_size(tmp_path: Path, monkeypatc
             (e.record_id, e.line, e.data) for e in expected
         ]
         assert one(entries).errors == []
+
+
+def test_utf16_json_from_powershell(tmp_path: Path) -> None:
+    """`Get-WinEvent ... | ConvertTo-Json > x.json` in Windows PowerShell writes UTF-16LE."""
+    items = [json.loads(nxlog_line(RecordNumber=n, CommandLine="naïve.exe")) for n in (1, 2)]
+    path = tmp_path / "ps.json"
+    path.write_bytes(b"\xff\xfe" + json.dumps(items, indent=4).encode("utf-16-le"))
+    events, entries = collect(path)
+    assert (one(entries).format, one(entries).errors) == ("json", [])
+    assert [(e.record_id, e.data["CommandLine"]) for e in events] == [
+        (1, "naïve.exe"),
+        (2, "naïve.exe"),
+    ]
