@@ -1,11 +1,12 @@
 """EVTX files through ``evtx`` (pyevtx-rs): filter before decoding, report corruption.
 
 Per record, ``records_json()`` gives a JSON string. Channel and EventID are taken from it
-with ``str.find`` (the System block comes first), ``want`` decides (its answer is
-cached per channel/EventID pair), and only relevant records are decoded with orjson;
-skipped records are added to the accounting in bulk. The parser runs with ``skip_errors=True``: a
-corrupt chunk is a ``RuntimeWarning`` (collected per batch of records, so the cost is
+with ``str.find`` (the System block comes first), ``want`` decides (its answer is cached
+per channel/EventID pair), and only relevant records are decoded with orjson; skipped
+records are added to the accounting in bulk. The parser runs with ``skip_errors=True``:
+a corrupt chunk is a ``RuntimeWarning`` (collected per batch of records, so the cost is
 paid once per batch) that becomes a file error with its position, and reading goes on.
+When the message names the chunk's record IDs, those records are counted as rejected.
 
 Truncation is checked from the file header, because the parser silently ignores a
 partial last chunk: a file shorter than its header's chunk count says is an error.
