@@ -94,7 +94,7 @@ def test_host_activity_window_wmi_children_wmic_and_upstream_searches(case):
     assert [w["uid"] for w in act["wmic_runs"]] == ["wmic"]
     info = act["process_info"]
     assert (info["count"], info["users"], info["first_seen"], info["last_seen"]) == (
-        3, 2, "2019-05-11T17:57:00Z", "2019-05-11T22:57:00Z")
+        3, 2, "2019-05-11T17:57:00.000000Z", "2019-05-11T22:57:00.000000Z")
     by = {(g["user"], g["parent_process_name"]): g for g in info["by_user"]}
     assert by[("IEWIN7\\IEUser", "WmiPrvSE.exe")]["count"] == 2
     assert sorted(by[("IEWIN7\\IEUser", "WmiPrvSE.exe")]["command_lines"]) == [

@@ -66,8 +66,8 @@ def test_created_then_deleted_triple_shows_both_times_and_payload():
     assert (s["consumer_type"], s["consumer_class"]) == ("Command Line", "CommandLineEventConsumer")
     assert s["payload"] == "C:\\Windows\\system32\\cmd.exe"
     assert s["creator"] == user
-    assert s["created"] == "2019-05-11T17:57:00Z"
-    assert s["deleted"] == "2019-05-11T17:58:02Z"
+    assert s["created"] == "2019-05-11T17:57:00.000000Z"
+    assert s["deleted"] == "2019-05-11T17:58:02.000000Z"
     assert s["state"] == "deleted" and s["complete"] is True
     assert [e["uid"] for e in s["events"]] == ["f1", "c1", "b1", "b2", "f2", "c2"]
     assert len(subscriptions(con)) == 2
@@ -114,7 +114,7 @@ def test_5861_with_cause_only_in_message_and_lone_consumer():
     assert subs["Evil Persistence"]["payload"].startswith("var s")
     lone = subs["ProbeScriptFint"]
     assert lone["binding_seen"] is False and lone["consumer_class"] == "ActiveScriptEventConsumer"
-    assert lone["modified"] == ["2019-05-11T17:57:05Z"] and lone["creator"] is None
+    assert lone["modified"] == ["2019-05-11T17:57:05.000000Z"] and lone["creator"] is None
 
 
 def test_parse_ref_and_mof_edge_cases():
@@ -133,3 +133,17 @@ def test_parse_ref_and_mof_edge_cases():
     assert sid_from_bytes(["1", "1", "0", "0", "0", "0", "0", "5", "18", "0", "0", "0"]) == (
         "S-1-5-18")
     assert sid_from_bytes(["x"]) is None and sid_from_bytes([1, 9, 0]) is None
+
+
+def test_times_sort_as_text_within_one_second():
+    """Times are fixed-width ISO strings: .5 s after a whole second sorts after it."""
+    con = store.connect()
+    ref_c, ref_f = 'CommandLineEventConsumer.Name="A"', '__EventFilter.Name="A"'
+    load(con, "wmi_activity", [
+        wmi("late", 0.5, "21", operation="Deleted", consumer=ref_c, filter=ref_f),
+        wmi("early", 0, "21", operation="Created", consumer=ref_c, filter=ref_f),
+    ])
+    (s,) = subscriptions(con)
+    assert [e["uid"] for e in s["events"]] == ["early", "late"]
+    assert s["created"] == "2019-05-11T17:57:00.000000Z" and s["state"] == "deleted"
+    assert s["deleted"] == "2019-05-11T17:57:00.500000Z"

@@ -47,7 +47,7 @@ def test_sums_rank_and_flag_with_risk_objects_column():
     assert host_a["findings"] == 3 and host_a["detections"] == 2 and host_a["techniques"] == 2
     assert host_a["technique_ids"] == ["T1047", "T1546.003"]
     assert host_a["flagged"] is True and ranked[1]["flagged"] is False
-    assert host_a["first_time"] == "2020-01-14T20:00:01Z"
+    assert host_a["first_time"] == "2020-01-14T20:00:01.000000Z"
     assert [r["flagged"] for r in risk_by_entity(con, threshold=90)] == [True, True, False]
     assert entity_risk(con, "user", "a\\EVE")["total_risk"] == 98
     assert entity_risk(con, "user", None) is None and entity_risk(con, "dest", "nope") is None

@@ -16,12 +16,13 @@ SERVICE_LOGON_IDS = (0x0, 0x3E4, 0x3E5, 0x3E7)
 
 
 def iso(value: _dt.datetime | None) -> str | None:
-    """UTC ISO 8601 with a ``Z``; the model stores naive UTC timestamps."""
+    """UTC ISO 8601 with a ``Z``, always with microseconds: fixed width, so these strings
+    sort (and compare) in time order. The model stores naive UTC timestamps."""
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(_dt.UTC).replace(tzinfo=None)
-    return value.isoformat() + "Z"
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def jsonable(value: Any) -> Any:

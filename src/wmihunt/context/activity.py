@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from . import findings as fnd
-from ._sql import has_table, q, rows
+from ._sql import has_table, iso, q, rows
 
 DEFAULT_WINDOW = timedelta(hours=1)
 DEFAULT_LIMIT = 100
@@ -165,7 +165,7 @@ def host_activity(
     out: dict[str, Any] = {"dest": dest}
     if when is not None:
         lo, hi = when - window, when + window
-        out["window"] = {"from": lo.isoformat() + "Z", "to": hi.isoformat() + "Z"}
+        out["window"] = {"from": iso(lo), "to": iso(hi)}
         out["wmi"] = wmi_events(con, dest, lo, hi, limit)
         out["wmiprvse_children"] = wmiprvse_children(con, dest, lo, hi, limit)
         out["wmic_runs"] = wmic_runs(con, dest, lo, hi, limit)
