@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wmihunt import store
 from wmihunt.context.origin import (
@@ -193,3 +195,10 @@ def test_clock_skew_keeps_name_match_but_outside_window():
     best = src["best"]
     assert best is not None and best["within_window"] is False and best["workstation_match"]
     assert best["delta_seconds"] > 9 * 3600
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from('/-node:"@, \tabc.\\'), max_size=120))
+def test_parse_wmic_nodes_never_raises(cmdline):
+    got = parse_wmic_nodes(cmdline)
+    assert all(isinstance(t, str) and t for t in got["targets"] + got["files"])

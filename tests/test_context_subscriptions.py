@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wmihunt import store
 from wmihunt.context.mof import parse_binding_cause, parse_instances, sid_from_bytes
@@ -147,3 +149,12 @@ def test_times_sort_as_text_within_one_second():
     assert [e["uid"] for e in s["events"]] == ["early", "late"]
     assert s["created"] == "2019-05-11T17:57:00.000000Z" and s["state"] == "deleted"
     assert s["deleted"] == "2019-05-11T17:57:00.500000Z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from('instance of X{}=";\\,\n\t aN.:@-'), max_size=200))
+def test_parsers_never_raise_on_hostile_text(text):
+    for inst in parse_instances(text):
+        assert isinstance(inst["__class"], str)
+    assert isinstance(parse_binding_cause(text), dict)
+    assert set(parse_ref(text)) == {"namespace", "class", "name"}
