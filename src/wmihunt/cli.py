@@ -15,7 +15,7 @@ EXIT_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import rules_cmd, scan
+    from .commands import investigate, report, rules_cmd, scan
 
     parser = argparse.ArgumentParser(
         prog="wmihunt",
@@ -23,14 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"wmihunt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    scan.add_parser(sub)
-    rules_cmd.add_parser(sub)
-    for optional in ("investigate", "report"):
-        try:
-            module = __import__(f"wmihunt.commands.{optional}", fromlist=["add_parser"])
-        except ImportError:
-            continue
-        module.add_parser(sub)
+    for command in (scan, investigate, report, rules_cmd):
+        command.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,181 @@
+"""``wmihunt scan PATH...``: read logs, run the story (and user) rules, report findings."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from .. import ingest, scanlog, store
+from ..cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
+from ..context.parents import infer_parents
+from ..detect import run_detections
+from ..report import case as case_data
+from ..report import csv_out, html, jsonl, terminal, timesketch
+from ..report._io import open_binary
+from ..report.progress import scan_progress
+from ..rules.loader import RuleSet, load_rules_dir, load_story
+
+#: --format choices. "table" is the terminal view; the others are machine formats.
+FORMATS = ("table", "jsonl", "json", "csv", "timesketch")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "scan",
+        help="scan logs for suspicious WMI use",
+        description="Read EVTX, Windows XML, JSON/JSONL (Winlogbeat, NXLog, EVTX-JSON) and "
+        "CrowdStrike files (also inside .gz/.zip/.tar.gz, or folders, or - for stdin), "
+        "run the 'Suspicious WMI Use' rules and report the findings with their context.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file, folder, archive, or -")
+    p.add_argument("--db", metavar="FILE", help="keep the case in this DuckDB file")
+    p.add_argument("--stats", metavar="FILE", help="write the read/normalized/skipped/"
+                   "rejected accounting as JSON")
+    p.add_argument("--rules", metavar="DIR", action="append", default=[],
+                   help="also run the Sigma rules in DIR (repeatable)")
+    p.add_argument("--no-story", action="store_true", help="run only the --rules rules")
+    p.add_argument("--format", choices=FORMATS, default="table",
+                   help="output format (default: table on the terminal)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write findings to FILE (default: stdout)")
+    p.add_argument("--summary", metavar="FILE",
+                   help="write the upstream-style summary (count, firstTime, lastTime) as CSV")
+    p.add_argument("--html", metavar="FILE", help="also write the HTML report")
+    p.add_argument("--detection", action="append", metavar="NAME",
+                   help="only this detection (name, upstream id or number; repeatable)")
+    p.add_argument("--type", dest="types", action="append", choices=("TTP", "Hunting"),
+                   help="only detections of this type (repeatable)")
+    p.add_argument("--min-risk", type=int, metavar="N", help="only detections with risk >= N")
+    p.add_argument("--from", dest="since", type=_utc_time, metavar="TIME",
+                   help="only events at or after TIME (ISO 8601, UTC unless an offset is given)")
+    p.add_argument("--to", dest="until", type=_utc_time, metavar="TIME",
+                   help="only events before TIME")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes for reading (default: one per core)")
+    p.add_argument("--no-context", action="store_true",
+                   help="do not compute per-finding context (faster on huge finding sets)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing but errors (exit code still tells)")
+    p.set_defaults(run=run)
+    return p
+
+
+def _utc_time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _load_rules(args: argparse.Namespace, err: Console) -> RuleSet | None:
+    rules = RuleSet()
+    if not args.no_story:
+        rules.compiled.extend(load_story())
+    for directory in args.rules:
+        if not Path(directory).is_dir():
+            err.print(f"wmihunt scan: --rules {directory!r} is not a folder")
+            return None
+        rules.extend(load_rules_dir(directory))
+    for rejected in rules.rejected:
+        err.print(f"wmihunt scan: rule not used: {rejected.path}: {rejected.category}: "
+                  f"{rejected.detail}",
+                  markup=False, highlight=False)
+    return rules
+
+
+def run(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    machine = args.format != "table"
+    to_stdout = machine and args.output in (None, "-")
+    quiet = args.quiet or to_stdout
+    out = Console(file=sys.stderr if to_stdout else sys.stdout, quiet=quiet)
+
+    rules = _load_rules(args, err)
+    if rules is None:
+        return EXIT_ERROR
+    if not rules.compiled:
+        err.print("wmihunt scan: no rules to run")
+        return EXIT_ERROR
+
+    con = store.connect(args.db)
+    inputs = list(ingest.readers.iter_inputs(args.paths))
+    missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
+    for path in missing:
+        err.print(f"wmihunt scan: no such file or folder: {path}", markup=False)
+    started = time.perf_counter()
+    with scan_progress(err, len(inputs), enabled=not args.quiet) as progress:
+        stats = ingest.ingest_paths(inputs, con, workers=args.workers, on_done=progress)
+    read_seconds = time.perf_counter() - started
+    scanlog.record(con, stats)
+    infer_parents(con)
+
+    try:
+        result = run_detections(
+            con, rules.compiled, detections=args.detection, since=args.since,
+            until=args.until, types=args.types, min_risk=args.min_risk,
+        )
+    except ValueError as exc:  # unknown --detection name
+        err.print(f"wmihunt scan: {exc}", markup=False)
+        return EXIT_ERROR
+
+    case = case_data.load_case(con, context=not args.no_context)
+    accounting = stats.to_dict()
+    accounting["seconds"] = {"read": round(read_seconds, 3),
+                             "match": round(result.match_seconds, 3)}
+    if args.stats:
+        Path(args.stats).write_bytes(orjson.dumps(accounting, option=orjson.OPT_INDENT_2))
+    _write_findings(args, case.findings)
+    if args.summary:
+        csv_out.write_summary_csv(case.summary, args.summary)
+    if args.html:
+        html.write_html(args.html, case.findings, case.summary, case.entities, accounting,
+                        overview=case.overview)
+    terminal.render_scan(out, accounting, case.findings, result.counts, case.entities,
+                         overview=case.overview, quiet=quiet)
+    for problem in _input_problems(stats.to_dict()):
+        err.print(f"wmihunt scan: {problem}", markup=False, highlight=False)
+    con.close()
+    if missing or stats.has_errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if case.findings else EXIT_CLEAN
+
+
+def _write_findings(args: argparse.Namespace, findings: list[dict[str, Any]]) -> None:
+    target = args.output or "-"
+    if args.format == "table":
+        if args.output:  # a table on the terminal, and JSON lines in the file
+            jsonl.write_jsonl(findings, target)
+        return
+    if args.format == "jsonl":
+        jsonl.write_jsonl(findings, target)
+    elif args.format == "json":
+        with open_binary(target) as out:
+            out.write(jsonl.dumps([jsonl.ordered_finding(f) for f in findings]) + b"\n")
+    elif args.format == "csv":
+        csv_out.write_csv(findings, target)
+    elif args.format == "timesketch":
+        timesketch.write_timesketch(findings, target)
+
+
+def _input_problems(accounting: dict[str, Any], limit: int = 20) -> list[str]:
+    """One line per input error (file and position), capped, with a count of the rest."""
+    lines = []
+    total = 0
+    for entry in accounting["files"]:
+        for error in entry["errors"]:
+            total += 1
+            if len(lines) < limit:
+                lines.append(f"{entry['path']}: {error['position']}: {error['reason']}")
+    if total > limit:
+        lines.append(f"... and {total - limit} more input errors (see --stats)")
+    return lines
