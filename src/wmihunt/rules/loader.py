@@ -29,6 +29,10 @@ STORY = "story"
 USER = "user"
 #: not a reason a rule is wrong: the compiler itself failed
 INTERNAL = "internal compiler error"
+#: ``SigmaCollection.from_yaml`` parses with the pure-Python SafeLoader; libyaml's
+#: CSafeLoader gives the same documents (checked on all 2,407 SigmaHQ rule files) about 9x
+#: faster, which is most of the time to load a big rule folder (docs/benchmarks.md).
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,10 @@ def load_files(files: Iterable[Path], *, source: str, backend: SqlBackend | None
     for f in files:
         try:
             text = f.read_text(encoding="utf-8")
-            collection = SigmaCollection.from_yaml(text, collect_errors=True, collect_filters=True)
+            documents = list(yaml.load_all(text, Loader=_YAML_LOADER))
+            collection = SigmaCollection.from_dicts(
+                documents, collect_errors=True, collect_filters=True
+            )
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as exc:
             result.rejected.append(Rejected(str(f), None, INVALID, _first_line(exc)))
             continue
