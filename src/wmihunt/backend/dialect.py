@@ -50,11 +50,13 @@ class Dialect:
     hash_expression: str = "md5({expr})"
     concat_expression: str = "concat({args})"
     json_object_expression: str = "json_object({pairs})"
+    json_get_expression: str = "json_extract_string({expr}, {path})"
     #: spec §3.5: times print as %Y-%m-%dT%H:%M:%S
     time_format_expression: str = "strftime({expr}, '%Y-%m-%dT%H:%M:%S')"
     string_list_expression: str = "[{items}]::VARCHAR[]"
-    #: row -> list of matched rule indexes (single-scan strategy)
-    matched_list_expression: str = "list_filter([{items}], x -> x IS NOT NULL)"
+    #: row -> list of rule indexes, NULL where a rule did not match (single-scan strategy);
+    #: the NULLs fall out when the unnested index is joined to the rules table.
+    matched_list_expression: str = "[{items}]"
     unnest_expression: str = "unnest({expr})"
 
     def ident(self, name: str) -> str:
@@ -81,6 +83,9 @@ class Dialect:
         return self.json_object_expression.format(
             pairs=", ".join(f"{self.string(k)}, {v}" for k, v in pairs)
         )
+
+    def json_get(self, expr: str, key: str) -> str:
+        return self.json_get_expression.format(expr=expr, path=self.string(f"$.{key}"))
 
     def concat(self, args: list[str]) -> str:
         return self.concat_expression.format(args=", ".join(args)) if args else self.string("")
@@ -121,9 +126,10 @@ class SparkDialect(Dialect):
     #: Java regex, not RE2: backtracking cost is bounded only by the cluster's timeouts.
     regex_expression: str = "{expr} RLIKE {pattern}"
     json_object_expression: str = "to_json(named_struct({pairs}))"
+    json_get_expression: str = "get_json_object({expr}, {path})"
     time_format_expression: str = "date_format({expr}, \"yyyy-MM-dd'T'HH:mm:ss\")"
     string_list_expression: str = "array({items})"
-    matched_list_expression: str = "filter(array({items}), x -> x IS NOT NULL)"
+    matched_list_expression: str = "array({items})"
     unnest_expression: str = "explode({expr})"
 
     def ident(self, name: str) -> str:

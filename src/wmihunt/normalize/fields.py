@@ -22,6 +22,9 @@ _NULL_SIDS = frozenset({"", "-", "NULL SID", "S-1-0-0"})
 
 # --- text -------------------------------------------------------------------------------
 
+#: ``{"#text": ...}`` wrappers unwrapped at most (real converters write one).
+_MAX_TEXT_WRAPPING = 64
+
 
 def as_text(value: Any) -> str | None:
     """The value as text, as the source wrote it; ``None`` stays ``None``.
@@ -29,15 +32,20 @@ def as_text(value: Any) -> str | None:
     An empty string stays empty (a real, empty command line is not a missing one).
     A ``{"#text": ...}`` element (XML-to-JSON converters) gives its text.
     """
+    for _ in range(_MAX_TEXT_WRAPPING):  # {"#text": {"#text": ...}}, iteratively
+        if not (isinstance(value, dict) and "#text" in value):
+            break
+        value = value["#text"]
     if value is None:
         return None
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict) and "#text" in value:
-        return as_text(value["#text"])
-    return str(value)
+    try:
+        return str(value)
+    except RecursionError:  # a list/object nested about 1000 deep (JSON allows 1024)
+        return f"[{type(value).__name__} nested too deeply to show]"
 
 
 def opt(value: Any) -> str | None:

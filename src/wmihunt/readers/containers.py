@@ -187,13 +187,31 @@ class _Walker:
             if spool is not None:
                 spool.close()
 
+    def _empty(self, chain: list[str], kind: str, damaged: bool) -> Source:
+        """The entry for an archive without any file: an input is never silently absent."""
+        src = self._entry(chain, kind, None)
+        src.stats.format = kind
+        if damaged:
+            src.stats.error("file", f"{kind} archive lists no files but holds file data "
+                            "(damaged directory?): nothing could be read")  # fmt: skip
+        else:
+            src.stats.warn("file", f"empty {kind} archive: no files")
+        return src
+
     def _zip_members(
         self, archive: zipfile.ZipFile, archive_size: int, chain: list[str], depth: int
     ) -> Iterator[Source]:
         expanded_before = 0
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
+        files = [info for info in archive.infolist() if not info.is_dir()]
+        if not files:
+            fp = archive.fp
+            head = b""
+            if fp is not None:
+                fp.seek(0)
+                head = fp.read(4)
+            yield self._empty(chain, "zip", damaged=head == b"PK\x03\x04")
+            return
+        for info in files:
             member_chain = [*chain, info.filename]
             if info.flag_bits & 0x1:
                 yield self._error(member_chain, "zip", "member", "encrypted zip member: not read")
@@ -235,6 +253,7 @@ class _Walker:
             yield self._error(chain, "tar", "file", f"corrupt tar archive: {exc}")
             return
         last_name = "(start)"
+        files = 0
         try:
             while True:
                 try:
@@ -252,6 +271,7 @@ class _Walker:
                     self.sink.file_on(self.last)
                 if not member.isreg():
                     continue  # directories, links, devices: no content of their own
+                files += 1
                 content: BinaryIO | _TarData | None
                 if member.issparse():
                     content = archive.extractfile(member)
@@ -266,6 +286,8 @@ class _Walker:
             end_offset = archive.offset
         finally:
             archive.close()
+        if not files and not self.sink.items:
+            yield self._empty(chain, "tar", damaged=False)
         while counted.read(CHUNK_BYTES):  # let the layers below see their end (trailers)
             pass
         if counted.total < end_offset + 512 and not counted.failed:

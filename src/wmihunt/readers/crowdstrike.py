@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..events import CROWDSTRIKE_CHANNEL, RawEvent
+from .winevent import describe
 
 #: Cheap pre-decoding look at a JSON line (see ``jsonl``).
 MARKER = b'"event_simpleName"'
@@ -22,7 +23,7 @@ def from_crowdstrike(
     """channel = ``CrowdStrike``, event_id = the event_simpleName, data = the whole object."""
     name = obj.get("event_simpleName")
     if not isinstance(name, str) or not name:
-        raise ValueError(f"event_simpleName is not a name: {name!r:.80}")
+        raise ValueError(f"event_simpleName is not a name: {describe(name)}")
     computer = obj.get("ComputerName") or obj.get("aid_computer_name")
     time = obj.get("timestamp")
     if time in (None, ""):

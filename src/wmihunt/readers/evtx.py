@@ -10,11 +10,19 @@ When the message names the chunk's record IDs, those records are counted as reje
 
 Truncation is checked from the file header, because the parser silently ignores a
 partial last chunk: a file shorter than its header's chunk count says is an error.
+
+Every record is accounted for against the chunk headers (``_Ledger``): a chunk whose
+header checksum is right declares its first and last record ids, and the parser may
+stop inside a chunk without a word (a zeroed record, a wrong free-space offset) or say
+"records lost" without a count. Records a trusted header declares that were neither
+read nor counted lost by a parser message are counted as rejected, with the chunk.
+A chunk whose header or records checksum is wrong gets a warning.
 EVTX needs seeking: archive members and stdin are spooled to a temporary file first.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import re
@@ -23,6 +31,7 @@ import struct
 import tempfile
 import warnings
 import zlib
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,25 +59,32 @@ def read_evtx(src: Source, want: Relevance) -> Iterator[RawEvent]:
     with _seekable(src) as (path, size):
         if path is None:
             return
-        _check_layout(src, path, size)
+        if not _check_layout(src, path, size):
+            return
+        ledger = _Ledger.of(src, path, size)
         try:
             parser = pyevtx.PyEvtxParser(path, number_of_threads=1, indent=False, skip_errors=True)
             records = parser.records_json()
         except Exception as exc:
             src.stats.error("file header", f"not a readable EVTX file: {_short(exc)}")
             return
-        yield from _records(src, records, want)
+        yield from _records(src, records, want, ledger)
+        ledger.settle(src.stats)
 
 
-def _records(src: Source, records: Iterator[dict[str, Any]], want: Relevance) -> Iterator[RawEvent]:
+def _records(
+    src: Source, records: Iterator[dict[str, Any]], want: Relevance, ledger: _Ledger
+) -> Iterator[RawEvent]:
     """The per-record loop: kept flat because it runs once per record of every EVTX."""
     stats = src.stats
+    seen = ledger.seen
     last_id: int | None = None
     # (channel, EventID text) -> True/False from want(), or None: "decode to find out".
     decided: dict[tuple[str, str], bool | None] = {}
     skipped: dict[tuple[str, str], int] = {}  # added to stats in bulk
     while True:
         batch, problems, failure = _pull(records)
+        seen.extend(i for r in batch if type(i := r.get("event_record_id")) is int and i >= 0)
         for record in batch:
             text = record.get("data")
             key = _key(text) if type(text) is str else None
@@ -86,7 +102,7 @@ def _records(src: Source, records: Iterator[dict[str, Any]], want: Relevance) ->
         _flush(stats, skipped)
         for index, message in problems:
             before = batch[index - 1].get("event_record_id") if index else last_id
-            _file_problem(src, message, before)
+            _file_problem(src, message, before, ledger)
         if batch:
             last_id = batch[-1].get("event_record_id", last_id)
         if failure is not None:
@@ -181,7 +197,7 @@ def _decode(src: Source, record: dict[str, Any], want: Relevance) -> RawEvent | 
     return event
 
 
-def _file_problem(src: Source, message: str, last_id: int | None) -> None:
+def _file_problem(src: Source, message: str, last_id: int | None, ledger: _Ledger) -> None:
     """A parser warning: a chunk or record skipped. Count the records when it says which."""
     message = message.removeprefix("Skipping EVTX data: ")
     ids = _RECORD_IDS.search(message)
@@ -190,29 +206,107 @@ def _file_problem(src: Source, message: str, last_id: int | None) -> None:
     if chunk:
         where += f" (chunk {chunk.group(1)})"
     if ids:
-        lost = int(ids.group(2)) - int(ids.group(1)) + 1
+        first, last = int(ids.group(1)), int(ids.group(2))
+        lost = last - first + 1
         if 0 < lost <= 1_000_000:
             src.stats.read += lost
             src.stats.rejected += lost
             src.stats.error(where, f"{lost} records lost: {message}")
+            ledger.lost.append((first, last))
             return
     src.stats.error(where, f"records lost (count unknown): {message}")
+
+
+#: Most records a 64 KiB chunk can hold (a record is at least 28 bytes): a header that
+#: declares more is not believed.
+_MAX_CHUNK_RECORDS = (_CHUNK - 512) // 28
+
+
+class _Ledger:
+    """Record ids each trusted chunk header declares, against those the parser gave."""
+
+    def __init__(self, chunks: list[tuple[int, int, int]]) -> None:
+        #: (first id, last id, chunk index) of the chunks whose header checksum is right
+        self.chunks = sorted(chunks)
+        self.seen: array[int] = array("q")
+        self.lost: list[tuple[int, int]] = []  # id ranges a parser message counted
+
+    @classmethod
+    def of(cls, src: Source, path: str, size: int) -> _Ledger:
+        """Read every chunk header present in the file; warn about wrong checksums."""
+        chunks: list[tuple[int, int, int]] = []
+        try:
+            with open(path, "rb") as f:
+                for index in itertools.count():
+                    at = _HEADER_BLOCK + index * _CHUNK
+                    if at + 512 > size:
+                        break
+                    f.seek(at)
+                    data = f.read(_CHUNK)
+                    trusted = _chunk_range(src, data, index, at)
+                    if trusted is not None:
+                        chunks.append((*trusted, index))
+        except OSError:
+            pass
+        return cls(chunks)
+
+    def settle(self, stats: FileStats) -> None:
+        """Count as rejected the declared records neither read nor already counted."""
+        if not self.chunks:
+            return
+        seen = sorted(self.seen)
+        lost = sorted(self.lost)
+        for first, last, index in self.chunks:
+            declared = last - first + 1
+            got = bisect.bisect_right(seen, last) - bisect.bisect_left(seen, first)
+            counted = sum(max(0, min(b, last) - max(a, first) + 1) for a, b in lost)
+            missing = declared - min(declared, got + counted)
+            if missing > 0:
+                stats.read += missing
+                stats.rejected += missing
+                stats.error(
+                    f"chunk {index}",
+                    f"{missing} records lost: the chunk header declares records "
+                    f"{first}..{last}, {got} were read and {counted} already counted lost "
+                    "(the parser stopped inside the chunk: damaged record?)",
+                )
+
+
+def _chunk_range(src: Source, data: bytes, index: int, at: int) -> tuple[int, int] | None:
+    """(first, last) record id of a chunk whose header checksum is right, else None."""
+    if len(data) < 512 or data[:8] != b"ElfChnk\x00":
+        return None  # unused space, or a header damaged beyond recognition
+    (stored,) = struct.unpack_from("<I", data, 124)
+    if zlib.crc32(data[128:512], zlib.crc32(data[:120])) != stored:
+        src.stats.warn(f"chunk {index} (byte {at:,})", "EVTX chunk header checksum mismatch "
+                       "(header damaged?): its record count cannot be checked")  # fmt: skip
+        return None
+    first, last = struct.unpack_from("<QQ", data, 24)
+    free, records_crc = struct.unpack_from("<II", data, 48)
+    if len(data) == _CHUNK and 512 <= free <= _CHUNK and zlib.crc32(data[512:free]) != records_crc:
+        src.stats.warn(f"chunk {index} (byte {at:,})", "EVTX chunk records checksum mismatch "
+                       "(records damaged or altered?)")  # fmt: skip
+    if not 0 <= last - first < _MAX_CHUNK_RECORDS:
+        return None
+    return first, last
 
 
 def _after(last_id: int | None) -> str:
     return "start of file" if last_id is None else f"record after {last_id}"
 
 
-def _check_layout(src: Source, path: str, size: int) -> None:
+def _check_layout(src: Source, path: str, size: int) -> bool:
     """File errors for a damaged header or a truncated file (the parser itself silently
-    ignores a partial last chunk, and yields nothing from a file with a garbage header)."""
+    ignores a partial last chunk, and yields nothing from a file with a garbage header).
+    False when the file cannot be opened at all (the error is filed)."""
     try:
         with open(path, "rb") as f:
             header = f.read(_HEADER_BLOCK)
-    except OSError:
-        return
+    except OSError as exc:
+        src.stats.error("file", f"cannot read: {exc.strerror or exc}")
+        return False
     if len(header) < _HEADER_BLOCK:
-        return  # the parser reports it
+        return True  # the parser reports it
     header_size, _minor, major, block_size, chunks = struct.unpack_from("<IHHHH", header, 32)
     if (header_size, major, block_size) != (128, 3, _HEADER_BLOCK):
         src.stats.error(
@@ -220,7 +314,7 @@ def _check_layout(src: Source, path: str, size: int) -> None:
             f"invalid EVTX file header (header size {header_size}, version {major}, "
             f"block size {block_size}): the file is damaged or not an EVTX file",
         )
-        return
+        return True
     (checksum,) = struct.unpack_from("<I", header, 124)
     if zlib.crc32(header[:120]) != checksum:
         src.stats.warn("file header", "EVTX file header checksum mismatch (header damaged?)")
@@ -238,6 +332,7 @@ def _check_layout(src: Source, path: str, size: int) -> None:
             f"file ends inside a chunk ({partial:,} bytes of a 65,536-byte chunk): "
             "the records of that partial chunk are lost",
         )
+    return True
 
 
 @contextmanager

@@ -12,6 +12,16 @@ from ..events import RawEvent
 
 _ATTRS = "#attributes"
 _TEXT = "#text"
+#: Deepest nesting of event data accepted (Windows events have a few levels); deeper
+#: records are rejected rather than recursed into (Python's stack is about 1000 frames).
+MAX_DEPTH = 64
+
+
+def describe(value: Any) -> str:
+    """A short rendering of a bad value for a reason text (never a deep or huge repr)."""
+    if isinstance(value, dict | list):
+        return f"a {'JSON object' if isinstance(value, dict) else 'list'} of {len(value)} items"
+    return repr(value)[:80]
 
 
 def to_int(value: Any, what: str) -> int:
@@ -24,7 +34,7 @@ def to_int(value: Any, what: str) -> int:
             return int(text)
     if isinstance(value, dict) and _TEXT in value:  # {"#attributes": ..., "#text": 4625}
         return to_int(value[_TEXT], what)
-    raise ValueError(f"{what} is not an integer: {value!r:.80}")
+    raise ValueError(f"{what} is not an integer: {describe(value)}")
 
 
 def optional_int(value: Any) -> int | None:
@@ -43,16 +53,21 @@ def attr(node: Any, name: str) -> Any:
     return None
 
 
-def clean(value: Any) -> Any:
-    """Drop ``#attributes``; a node with only attributes and text becomes its text."""
+def clean(value: Any, depth: int = 0) -> Any:
+    """Drop ``#attributes``; a node with only attributes and text becomes its text.
+
+    ValueError for data nested deeper than ``MAX_DEPTH`` (the record is then rejected).
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError(f"event data nested deeper than {MAX_DEPTH} levels: not read")
     if isinstance(value, dict):
         if _TEXT in value and all(k in (_ATTRS, _TEXT) for k in value):
-            return clean(value[_TEXT])
+            return clean(value[_TEXT], depth + 1)
         if _ATTRS in value and len(value) == 1:
             return None
-        return {k: clean(v) for k, v in value.items() if k != _ATTRS}
+        return {k: clean(v, depth + 1) for k, v in value.items() if k != _ATTRS}
     if isinstance(value, list):
-        return [clean(v) for v in value]
+        return [clean(v, depth + 1) for v in value]
     return value
 
 
@@ -120,15 +135,16 @@ def from_event_json(obj: Any, *, file: str, member: str | None, line: int | None
     rendering = event.get("RenderingInfo")
     message = rendering.get("Message") if isinstance(rendering, dict) else None
     computer = system.get("Computer")
+    provider, sid = attr(system.get("Provider"), "Name"), attr(system.get("Security"), "UserID")
     return RawEvent(
         channel=channel if isinstance(channel, str) else "",
         event_id=event_id,
         data=data,
-        provider=attr(system.get("Provider"), "Name"),
+        provider=provider if isinstance(provider, str) else None,
         computer=computer if isinstance(computer, str) else None,
         time=attr(system.get("TimeCreated"), "SystemTime"),
         record_id=optional_int(system.get("EventRecordID")),
-        user_sid=attr(system.get("Security"), "UserID"),
+        user_sid=sid if isinstance(sid, str) else None,
         message=message if isinstance(message, str) else None,
         file=file,
         member=member,

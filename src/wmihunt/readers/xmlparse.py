@@ -16,8 +16,17 @@ from collections.abc import Iterator
 ExpatError = pyexpat.ExpatError
 
 
+#: Deepest element nesting accepted in one event (Windows events have about five
+#: levels); the tree is walked recursively afterwards, so deeper input is refused.
+MAX_DEPTH = 64
+
+
 class UnsafeXml(ValueError):
     """The XML declares a DTD or entities, or refers to an external entity."""
+
+
+class TooDeep(ValueError):
+    """The event nests elements deeper than ``MAX_DEPTH``."""
 
 
 class Node:
@@ -75,6 +84,8 @@ def parse(data: bytes) -> Node:
     push = stack.append
 
     def start(name: str, attrs: dict[str, str]) -> None:
+        if len(stack) > MAX_DEPTH:
+            raise TooDeep(f"elements nested deeper than {MAX_DEPTH} levels: not read")
         node = Node(name.rpartition(":")[2], attrs)
         stack[-1].children.append(node)
         push(node)
