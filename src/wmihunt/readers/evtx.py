@@ -264,11 +264,12 @@ class _Ledger:
             if missing > 0:
                 stats.read += missing
                 stats.rejected += missing
+                noun = "record" if missing == 1 else "records"
                 stats.error(
                     f"chunk {index}",
-                    f"{missing} records lost: the chunk header declares records "
+                    f"{missing} {noun} lost: the chunk header declares records "
                     f"{first}..{last}, {got} were read and {counted} already counted lost "
-                    "(the parser stopped inside the chunk: damaged record?)",
+                    "(the parser skipped them or stopped early: damaged records?)",
                 )
 
 
