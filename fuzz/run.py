@@ -127,16 +127,21 @@ def _alarm(_signum: int, _frame: Any) -> None:
 
 
 def _run_one(run: Any, data: bytes, rec: _Recorder, timeout: float) -> None:
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    """One execution. ``timeout`` > 0 arms SIGALRM (Python code only: a hang inside
+    the Rust parser is caught by the parent, which kills the child)."""
+    if timeout:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
     start = time.monotonic()
     outcome = None
     try:
         outcome = run(data)
     except (Exception, Hang) as exc:  # every failure is a finding, never fatal
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         rec.failed(data, exc)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        if timeout:
+            signal.setitimer(signal.ITIMER_REAL, 0)
     rec.ran(time.monotonic() - start, outcome)
 
 
@@ -144,6 +149,7 @@ def child_random(args: argparse.Namespace, rec: _Recorder, corpus: list[bytes]) 
     from fuzz.mutators import mutate
 
     run = _targets().make(args.target)
+    rec.stats["scratch"] = getattr(run, "path", None)
     rng = random.Random(args.seed)
     deadline = time.monotonic() + args.seconds
     for data in corpus:  # every seed once, unmutated
@@ -167,11 +173,12 @@ def child_atheris(args: argparse.Namespace, rec: _Recorder, corpus_dir: Path) ->
     targets = _targets()
     targets.use_fuzz_limits()
     run = targets.make(args.target)
+    rec.stats["scratch"] = getattr(run, "path", None)
     rng = random.Random(args.seed)
     pool = _seeds().load(args.work / "seeds", args.target)
 
     def one(data: bytes) -> None:
-        _run_one(run, data, rec, args.timeout)
+        _run_one(run, data, rec, 0)  # libFuzzer's -timeout owns SIGALRM here
 
     def mutator(data: bytes, max_size: int, seed: int) -> bytes:
         rng.seed(seed)
@@ -183,6 +190,7 @@ def child_atheris(args: argparse.Namespace, rec: _Recorder, corpus_dir: Path) ->
         sys.argv[0], str(corpus_dir), f"-max_total_time={int(args.seconds)}",
         f"-timeout={int(args.timeout) + 5}", f"-max_len={MAX_LEN}", f"-rss_limit_mb={args.rss_mb}",
         f"-seed={args.seed}", "-print_final_stats=1",
+        f"-artifact_prefix={args.work / 'crashes' / args.target}/",
     ]  # fmt: skip
     if args.runs:
         libfuzzer.append(f"-runs={args.runs}")
@@ -194,8 +202,8 @@ def child_main(args: argparse.Namespace) -> int:
     stats_file = args.work / "stats" / f"{args.target}.json"
     stats_file.parent.mkdir(parents=True, exist_ok=True)
     rec = _Recorder(args.target, args.work, stats_file, args.engine)
-    signal.signal(signal.SIGALRM, _alarm)
     if args.engine == "atheris":
+        (args.work / "crashes" / args.target).mkdir(parents=True, exist_ok=True)
         corpus_dir = args.work / "corpus" / args.target  # libFuzzer adds what it finds
         corpus_dir.mkdir(parents=True, exist_ok=True)
         for data in _seeds().load(args.work / "seeds", args.target):
@@ -204,6 +212,7 @@ def child_main(args: argparse.Namespace) -> int:
                 path.write_bytes(data)
         child_atheris(args, rec, corpus_dir)
     else:
+        signal.signal(signal.SIGALRM, _alarm)
         _targets().use_fuzz_limits()
         child_random(args, rec, _seeds().load(args.work / "seeds", args.target))
     rec.flush(force=True)
@@ -232,11 +241,29 @@ def run_target(target: str, args: argparse.Namespace, engine: str) -> dict[str, 
     log = args.work / "logs" / f"{target}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    limit = args.seconds + 3 * args.timeout + 120  # beyond this the child is stuck
+    hung = False
     with open(log, "wb") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:  # stuck in native code: SIGALRM cannot help
+            hung = True
+            proc.kill()
+            proc.wait()
     result: dict[str, Any] = {"target": target, "engine": engine, "execs": 0}
     if stats_file.exists():
         result = json.loads(stats_file.read_text())
+    if hung:
+        result["hard_hangs"] = 1
+        scratch = result.get("scratch")
+        if scratch and Path(scratch).exists():
+            data = Path(scratch).read_bytes()
+            keep = args.work / "crashes" / target / f"hang-{hashlib.sha1(data).hexdigest()}"
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            keep.write_bytes(data)
+            result["hang_input"] = str(keep)
+            Path(scratch).unlink()
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     result["exit_code"] = proc.returncode
     if engine == "atheris":
@@ -245,7 +272,7 @@ def run_target(target: str, args: argparse.Namespace, engine: str) -> dict[str, 
         for marker in ("==ERROR: libFuzzer", "ERROR: AddressSanitizer", "out-of-memory"):
             if marker in text:
                 result.setdefault("libfuzzer_errors", []).append(marker)
-    elif proc.returncode not in (0,):
+    elif proc.returncode not in (0,) and not hung:
         result.setdefault("libfuzzer_errors", []).append(f"child exit code {proc.returncode}")
     result["log"] = str(log)
     return result
@@ -300,10 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     for target in chosen:
         res = run_target(target, args, engine)
         results.append(res)
-        print(f"{target:12} {res.get('engine'):8} {res.get('execs', 0):>10,} execs "
-              f"{res.get('seconds', 0):>7}s  failures {res.get('distinct_failures', 0)}  "
-              f"hangs {res.get('hangs', 0)}  rss {res.get('peak_rss_mb', '?')} MB",
-              flush=True)  # fmt: skip
+        hangs = res.get("hangs", 0) + res.get("hard_hangs", 0)
+        print(
+            f"{target:12} {res.get('engine'):8} {res.get('execs', 0):>10,} execs "
+            f"{res.get('seconds', 0):>7}s  failures {res.get('distinct_failures', 0)}  "
+            f"hangs {hangs}  rss {res.get('peak_rss_mb', '?')} MB",
+            flush=True,
+        )
     report = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0],
@@ -313,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=1))
-    bad = any(r.get("distinct_failures") or r.get("libfuzzer_errors") for r in results)
+    bad = any(
+        r.get("distinct_failures") or r.get("libfuzzer_errors") or r.get("hard_hangs")
+        for r in results
+    )
     return 1 if bad else 0
 
 

@@ -12,6 +12,7 @@ on the file entry being read when they happen, or on the last one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -51,8 +52,14 @@ class _Walker:
     def __init__(self, path: str, limits: Limits) -> None:
         self.path = path
         self.limits = limits
+        #: Limits for layers nested in another layer: also held to the rule against the
+        #: size of the file on disk, else gzip(gzip(...)) would get 200x per layer.
+        self.nested = limits
         self.sink = ProblemSink()
         self.last: FileStats | None = None
+
+    def _limits(self, depth: int) -> Limits:
+        return self.limits if depth == 0 else self.nested
 
     # -- entries ---------------------------------------------------------------------
     def _display(self, chain: list[str]) -> str:
@@ -94,6 +101,8 @@ class _Walker:
             owned = True
             if stat.S_ISREG(st.st_mode):
                 disk_path, size = self.path, st.st_size
+                cap = min(self.limits.cap, self.limits.allowed(st.st_size))
+                self.nested = dataclasses.replace(self.limits, cap=cap)
         try:
             # Unbuffered: sniffing reads only the head (an on-disk EVTX is then read by
             # the parser itself); _walk buffers what it goes on reading.
@@ -137,7 +146,7 @@ class _Walker:
             )
             return
         if kind in _COMPRESSIONS:
-            dec = Decompressed(rest, kind, self.sink, self.limits)
+            dec = Decompressed(rest, kind, self.sink, self._limits(depth))
             yield from self._walk(buffered(dec), chain, depth + 1, None, None)
         elif kind.startswith("utf-16"):
             encoding = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else kind
@@ -221,7 +230,7 @@ class _Walker:
             except (NotImplementedError, zipfile.BadZipFile, OSError, RuntimeError) as exc:
                 yield self._error(member_chain, "zip", "member", f"cannot read zip member: {exc}")
                 continue
-            limits = self.limits  # the same object for every member
+            limits = self._limits(depth)  # the same object for every member
             # Per member and for the archive as a whole (many small bombs add up).
             max_bytes = max(
                 0,

@@ -62,13 +62,18 @@ def read_evtx(src: Source, want: Relevance) -> Iterator[RawEvent]:
         if not _check_layout(src, path, size):
             return
         ledger = _Ledger.of(src, path, size)
-        try:
-            parser = pyevtx.PyEvtxParser(path, number_of_threads=1, indent=False, skip_errors=True)
-            records = parser.records_json()
-        except Exception as exc:
-            src.stats.error("file header", f"not a readable EVTX file: {_short(exc)}")
-            return
-        yield from _records(src, records, want, ledger)
+        with _without_loops(src, path, ledger.looping) as safe_path:
+            if safe_path is None:
+                return
+            try:
+                parser = pyevtx.PyEvtxParser(
+                    safe_path, number_of_threads=1, indent=False, skip_errors=True
+                )
+                records = parser.records_json()
+            except Exception as exc:
+                src.stats.error("file header", f"not a readable EVTX file: {_short(exc)}")
+                return
+            yield from _records(src, records, want, ledger)
         ledger.settle(src.stats)
 
 
@@ -230,11 +235,14 @@ class _Ledger:
         self.chunks = sorted(chunks)
         self.seen: array[int] = array("q")
         self.lost: list[tuple[int, int]] = []  # id ranges a parser message counted
+        #: byte offsets of chunks whose string/template tables link in a loop
+        self.looping: list[int] = []
 
     @classmethod
     def of(cls, src: Source, path: str, size: int) -> _Ledger:
         """Read every chunk header present in the file; warn about wrong checksums."""
         chunks: list[tuple[int, int, int]] = []
+        looping: list[int] = []
         try:
             with open(path, "rb") as f:
                 for index in itertools.count():
@@ -246,9 +254,19 @@ class _Ledger:
                     trusted = _chunk_range(src, data, index, at)
                     if trusted is not None:
                         chunks.append((*trusted, index))
+                    if data[:8] == b"ElfChnk\x00" and _tables_loop(data):
+                        looping.append(at)
+                        src.stats.warn(
+                            f"chunk {index} (byte {at:,})",
+                            "the chunk's string or template table links in a loop (damaged or "
+                            "crafted; the parser would never finish): the table is ignored, "
+                            "names and templates are read where the records point",
+                        )
         except OSError:
             pass
-        return cls(chunks)
+        ledger = cls(chunks)
+        ledger.looping = looping
+        return ledger
 
     def settle(self, stats: FileStats) -> None:
         """Count as rejected the declared records neither read nor already counted."""
@@ -271,6 +289,47 @@ class _Ledger:
                     f"{first}..{last}, {got} were read and {counted} already counted lost "
                     "(the parser skipped them or stopped early: damaged records?)",
                 )
+
+
+def _tables_loop(chunk: bytes) -> bool:
+    """Does a chain of the string table (64 heads at 128) or template table (32 heads at
+    384) come back to an earlier link? ``evtx`` follows the string chains without a
+    bound (a link to itself ends a chain, a longer loop never does)."""
+    end = len(chunk) - 4
+    for head in struct.unpack_from("<96I", chunk, 128):
+        visited: set[int] = set()
+        offset = head
+        while 0 < offset <= end:
+            if offset in visited:
+                return True
+            visited.add(offset)
+            (following,) = struct.unpack_from("<I", chunk, offset)
+            if following == offset:
+                break
+            offset = following
+    return False
+
+
+@contextmanager
+def _without_loops(src: Source, path: str, looping: list[int]) -> Iterator[str | None]:
+    """``path``, or a temporary copy whose looping chunk tables are zeroed (the parser
+    then reads every name and template at the offset a record gives: nothing is lost)."""
+    if not looping:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="wmihunt-", suffix=".evtx") as copy:
+        try:
+            with open(path, "rb") as original:
+                shutil.copyfileobj(original, copy, 1 << 20)
+            for at in looping:
+                copy.seek(at + 128)
+                copy.write(b"\x00" * 384)
+            copy.flush()
+        except OSError as exc:
+            src.stats.error("file", f"cannot make a safe copy to parse: {exc}")
+            yield None
+            return
+        yield copy.name
 
 
 def _chunk_range(src: Source, data: bytes, index: int, at: int) -> tuple[int, int] | None:
