@@ -80,7 +80,12 @@ def evtx_parallel(paths: list[str], workers: int = 2) -> int:
         return sum(pool.map(evtx_loop, shares))
 
 
-LOOPS = {"evtx": evtx_loop, "jsonl": jsonl_loop, "evtx2": evtx_parallel, "evtx-peek": evtx_peek_loop}
+LOOPS = {
+    "evtx": evtx_loop,
+    "jsonl": jsonl_loop,
+    "evtx2": evtx_parallel,
+    "evtx-peek": evtx_peek_loop,
+}
 
 
 def main() -> int:

@@ -127,16 +127,25 @@ def build_gen(folder: Path, events: int, files: int) -> tuple[int, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("sets", nargs="*", default=["evtx", "otrf", "gen"],
-                    help="sets to build: evtx otrf gen evtx_x4 otrf_x4 (default: the first three)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "sets",
+        nargs="*",
+        default=["evtx", "otrf", "gen"],
+        help="sets to build: evtx otrf gen evtx_x4 otrf_x4 (default: the first three)",
+    )
     ap.add_argument("--x4", action="store_true", help="also build evtx_x4 and otrf_x4")
     ap.add_argument("--evtx-mb", type=float, default=300)
     ap.add_argument("--otrf-mb", type=float, default=440)
     ap.add_argument("--gen-events", type=int, default=2_000_000)
     ap.add_argument("--gen-files", type=int, default=4)
-    ap.add_argument("--clean", action="store_true",
-                    help="delete the named sets (x4 = both 4x sets) instead of building")
+    ap.add_argument(
+        "--clean",
+        action="store_true",
+        help="delete the named sets (x4 = both 4x sets) instead of building",
+    )
     args = ap.parse_args()
     if not CORPUS.is_dir():
         print(f"corpus not present: {CORPUS}", file=sys.stderr)
@@ -144,7 +153,7 @@ def main() -> int:
     sets = list(args.sets) + (["evtx_x4", "otrf_x4"] if args.x4 else [])
     if args.clean:
         for name in sets:
-            for s in (["evtx_x4", "otrf_x4"] if name == "x4" else [name]):
+            for s in ["evtx_x4", "otrf_x4"] if name == "x4" else [name]:
                 shutil.rmtree(DATA / s, ignore_errors=True)
                 print(f"deleted {DATA / s}")
         return 0

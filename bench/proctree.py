@@ -103,8 +103,13 @@ class _Sampler(threading.Thread):
             self.done.wait(self.interval)
 
 
-def measure(argv: list[str], *, cwd: str | Path | None = None, interval: float = 0.02,
-            env: dict[str, str] | None = None) -> Measured:
+def measure(
+    argv: list[str],
+    *,
+    cwd: str | Path | None = None,
+    interval: float = 0.02,
+    env: dict[str, str] | None = None,
+) -> Measured:
     """Run ``argv`` to completion and return its measurements."""
     out_path = Path("/tmp") / f"wmihunt-bench-{os.getpid()}.out"
     err_path = out_path.with_suffix(".err")
@@ -123,8 +128,13 @@ def measure(argv: list[str], *, cwd: str | Path | None = None, interval: float =
     out_path.unlink()
     err_path.unlink()
     return Measured(
-        argv=argv, returncode=proc.returncode, wall=wall,
+        argv=argv,
+        returncode=proc.returncode,
+        wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
-        peak_rss_tree=sampler.peak_rss, peak_pss_tree=sampler.peak_pss,
-        max_rss_process=usage.ru_maxrss * 1024, stdout=stdout, stderr=stderr,
+        peak_rss_tree=sampler.peak_rss,
+        peak_pss_tree=sampler.peak_pss,
+        max_rss_process=usage.ru_maxrss * 1024,
+        stdout=stdout,
+        stderr=stderr,
     )

@@ -61,8 +61,19 @@ def python() -> str:
 
 
 def scan_argv(wmihunt: list[str], target: str, out: str, stats: str, *extra: str) -> list[str]:
-    return [*wmihunt, "scan", target, "--format", "jsonl", "-o", out, "-q", "--stats", stats,
-            *extra]
+    return [
+        *wmihunt,
+        "scan",
+        target,
+        "--format",
+        "jsonl",
+        "-o",
+        out,
+        "-q",
+        "--stats",
+        stats,
+        *extra,
+    ]
 
 
 def build_cases(args: argparse.Namespace, tmp: Path) -> list[Case]:
@@ -81,45 +92,117 @@ def build_cases(args: argparse.Namespace, tmp: Path) -> list[Case]:
             continue
         d = str(folder)
         if want("ceiling"):
-            cases.append(Case(f"{name}/ceiling", name, "ceiling",
-                              [py, str(BENCH / "ceiling.py"), SETS[name], d]))
+            cases.append(
+                Case(
+                    f"{name}/ceiling",
+                    name,
+                    "ceiling",
+                    [py, str(BENCH / "ceiling.py"), SETS[name], d],
+                )
+            )
         if want("ceiling2") and SETS[name] == "evtx":
-            cases.append(Case(f"{name}/ceiling-2proc", name, "ceiling2",
-                              [py, str(BENCH / "ceiling.py"), "evtx2", d]))
+            cases.append(
+                Case(
+                    f"{name}/ceiling-2proc",
+                    name,
+                    "ceiling2",
+                    [py, str(BENCH / "ceiling.py"), "evtx2", d],
+                )
+            )
         if want("scan"):
             st = str(tmp / f"{name}-nc.json")
-            cases.append(Case(f"{name}/scan --no-context", name, "scan",
-                              scan_argv(wmihunt, d, str(tmp / "f.jsonl"), st, "--no-context"), st))
+            cases.append(
+                Case(
+                    f"{name}/scan --no-context",
+                    name,
+                    "scan",
+                    scan_argv(wmihunt, d, str(tmp / "f.jsonl"), st, "--no-context"),
+                    st,
+                )
+            )
         if want("context"):
             st = str(tmp / f"{name}-ctx.json")
-            cases.append(Case(f"{name}/scan (context)", name, "context",
-                              scan_argv(wmihunt, d, str(tmp / "f.jsonl"), st), st))
+            cases.append(
+                Case(
+                    f"{name}/scan (context)",
+                    name,
+                    "context",
+                    scan_argv(wmihunt, d, str(tmp / "f.jsonl"), st),
+                    st,
+                )
+            )
         if want("rules") and SIGMA_PC.is_dir():
             st = str(tmp / f"{name}-rules.json")
-            cases.append(Case(f"{name}/scan --no-context +SigmaHQ process_creation", name,
-                              "rules", scan_argv(wmihunt, d, str(tmp / "f.jsonl"), st,
-                                                 "--no-context", "--rules", str(SIGMA_PC)), st))
+            cases.append(
+                Case(
+                    f"{name}/scan --no-context +SigmaHQ process_creation",
+                    name,
+                    "rules",
+                    scan_argv(
+                        wmihunt,
+                        d,
+                        str(tmp / "f.jsonl"),
+                        st,
+                        "--no-context",
+                        "--rules",
+                        str(SIGMA_PC),
+                    ),
+                    st,
+                )
+            )
     if want("match") and CORPUS.is_dir():
         st = str(tmp / "corpus.json")
-        cases.append(Case("corpus/scan --no-context", "corpus", "match",
-                          scan_argv(wmihunt, str(CORPUS), str(tmp / "f.jsonl"), st,
-                                    "--no-context"), st))
+        cases.append(
+            Case(
+                "corpus/scan --no-context",
+                "corpus",
+                "match",
+                scan_argv(wmihunt, str(CORPUS), str(tmp / "f.jsonl"), st, "--no-context"),
+                st,
+            )
+        )
         st = str(tmp / "corpus-ctx.json")
-        cases.append(Case("corpus/scan (context)", "corpus", "match-context",
-                          scan_argv(wmihunt, str(CORPUS), str(tmp / "f.jsonl"), st), st))
+        cases.append(
+            Case(
+                "corpus/scan (context)",
+                "corpus",
+                "match-context",
+                scan_argv(wmihunt, str(CORPUS), str(tmp / "f.jsonl"), st),
+                st,
+            )
+        )
     if want("startup"):
         empty = tmp / "empty.jsonl"
         empty.write_bytes(b"")
         st = str(tmp / "empty.json")
-        cases.append(Case("empty file/scan --no-context", "startup", "startup",
-                          scan_argv(wmihunt, str(empty), str(tmp / "f.jsonl"), st,
-                                    "--no-context"), st))
+        cases.append(
+            Case(
+                "empty file/scan --no-context",
+                "startup",
+                "startup",
+                scan_argv(wmihunt, str(empty), str(tmp / "f.jsonl"), st, "--no-context"),
+                st,
+            )
+        )
         if SIGMA_PC.is_dir():
             st = str(tmp / "empty-rules.json")
-            cases.append(Case("empty file/scan --no-context +SigmaHQ process_creation", "startup",
-                              "startup-rules",
-                              scan_argv(wmihunt, str(empty), str(tmp / "f.jsonl"), st,
-                                        "--no-context", "--rules", str(SIGMA_PC)), st))
+            cases.append(
+                Case(
+                    "empty file/scan --no-context +SigmaHQ process_creation",
+                    "startup",
+                    "startup-rules",
+                    scan_argv(
+                        wmihunt,
+                        str(empty),
+                        str(tmp / "f.jsonl"),
+                        st,
+                        "--no-context",
+                        "--rules",
+                        str(SIGMA_PC),
+                    ),
+                    st,
+                )
+            )
     return cases
 
 
@@ -156,13 +239,23 @@ def summarize(cases: list[Case], runs: dict[str, list[dict]]) -> list[dict]:
     for case in cases:
         rs = [r for r in runs[case.name] if r["ok"]]
         if not rs:
-            rows.append({"case": case.name, "group": case.group, "kind": case.kind,
-                         "failed": runs[case.name][-1]["stderr"][-500:]})
+            rows.append(
+                {
+                    "case": case.name,
+                    "group": case.group,
+                    "kind": case.kind,
+                    "failed": runs[case.name][-1]["stderr"][-500:],
+                }
+            )
             continue
         walls = [r["wall"] for r in rs]
         row = {
-            "case": case.name, "group": case.group, "kind": case.kind, "n": len(rs),
-            "wall_median": statistics.median(walls), "wall_min": min(walls),
+            "case": case.name,
+            "group": case.group,
+            "kind": case.kind,
+            "n": len(rs),
+            "wall_median": statistics.median(walls),
+            "wall_min": min(walls),
             "cpu_median": statistics.median(r["cpu"] for r in rs),
             "peak_rss_tree": max(r["peak_rss_tree"] for r in rs),
             "peak_pss_tree": max(r["peak_pss_tree"] for r in rs),
@@ -187,12 +280,16 @@ def summarize(cases: list[Case], runs: dict[str, list[dict]]) -> list[dict]:
         if size:
             row["bytes"] = size
             row["mb_per_s"] = size / 1e6 / row["wall_median"]
-        for label, ref in (("x_ceiling", ceilings.get(case.group)),
-                           ("x_scan12", scans12.get(case.group) if case.kind == "rules" else None)):
+        for label, ref in (
+            ("x_ceiling", ceilings.get(case.group)),
+            ("x_scan12", scans12.get(case.group) if case.kind == "rules" else None),
+        ):
             if ref and ref != case.name:
-                ratios = [a["wall"] / b["wall"] for a, b in zip(runs[case.name], runs[ref],
-                                                                strict=True)
-                          if a["ok"] and b["ok"]]
+                ratios = [
+                    a["wall"] / b["wall"]
+                    for a, b in zip(runs[case.name], runs[ref], strict=True)
+                    if a["ok"] and b["ok"]
+                ]
                 if ratios:
                     row[label] = statistics.median(ratios)
         rows.append(row)
@@ -202,8 +299,12 @@ def summarize(cases: list[Case], runs: dict[str, list[dict]]) -> list[dict]:
 def machine() -> dict:
     def version(mod: str) -> str:
         try:
-            out = subprocess.run([python(), "-c", f"import {mod}; print({mod}.__version__)"],
-                                 capture_output=True, text=True, check=False).stdout.strip()
+            out = subprocess.run(
+                [python(), "-c", f"import {mod}; print({mod}.__version__)"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
             return out or "?"
         except OSError:
             return "?"
@@ -214,24 +315,51 @@ def machine() -> dict:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal"))
+        mem = next(
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         ram = f"{int(mem) / 1024 / 1024:.1f} GiB"
     except (OSError, StopIteration):
         ram = "?"
-    evtx_v = subprocess.run([python(), "-c", "import importlib.metadata as m;"
-                             "print(m.version('evtx'))"], capture_output=True, text=True,
-                            check=False).stdout.strip()
+    evtx_v = subprocess.run(
+        [python(), "-c", "import importlib.metadata as m;print(m.version('evtx'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "ram": ram, "kernel": platform.release(),
-        "python": subprocess.run([python(), "-c", "import sys; print(sys.version.split()[0])"],
-                                 capture_output=True, text=True, check=False).stdout.strip(),
-        "duckdb": version("duckdb"), "evtx": evtx_v, "orjson": version("orjson"),
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram": ram,
+        "kernel": platform.release(),
+        "python": subprocess.run(
+            [python(), "-c", "import sys; print(sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip(),
+        "duckdb": version("duckdb"),
+        "evtx": evtx_v,
+        "orjson": version("orjson"),
         "pyarrow": version("pyarrow"),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                 capture_output=True, text=True, check=False).stdout.strip(),
-        "dirty": bool(subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT,
-                                     capture_output=True, text=True, check=False).stdout.strip()),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip(),
+        "dirty": bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "src"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+        ),
     }
 
 
@@ -271,18 +399,24 @@ def markdown(rows: list[dict], info: dict) -> str:
         )
     extra = [r for r in rows if "read_median" in r]
     if extra:
-        out += ["", "| scan | records read | normalized | read phase s | match s |",
-                "|---|---:|---:|---:|---:|"]
+        out += [
+            "",
+            "| scan | records read | normalized | read phase s | match s |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for r in extra:
             t = r["totals"]
-            out.append(f"| {r['case']} | {t['read']:,} | {t['normalized']:,} | "
-                       f"{r['read_median']:.2f} | {r['match_median']:.3f} |")
+            out.append(
+                f"| {r['case']} | {t['read']:,} | {t['normalized']:,} | "
+                f"{r['read_median']:.2f} | {r['match_median']:.3f} |"
+            )
     return "\n".join(out) + "\n"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sets", default="evtx,otrf,gen", help="comma-separated bench/data sets")
     ap.add_argument("--runs", type=int, default=3, help="rounds (default 3)")
     ap.add_argument("--only", help="case kinds: ceiling,ceiling2,scan,context,rules,match,startup")
@@ -303,9 +437,12 @@ def main() -> int:
             for case in cases[shift:] + cases[:shift]:
                 rec = run_case(case)
                 runs[case.name].append(rec)
-                print(f"round {round_no + 1}: {case.name}: {rec['wall']:.2f}s "
-                      f"pss {_mib(rec['peak_pss_tree'])} MiB rc={rec['returncode']}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"round {round_no + 1}: {case.name}: {rec['wall']:.2f}s "
+                    f"pss {_mib(rec['peak_pss_tree'])} MiB rc={rec['returncode']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         # keep each case's runs in round order for the per-round ratios
         info["load_after"] = load()
         info["rounds"] = args.runs
