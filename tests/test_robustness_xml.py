@@ -140,3 +140,16 @@ def test_a_deep_event_that_is_not_relevant_is_skipped_unparsed(tmp_path: Path) -
     events, stats = _read(tmp_path, f"{deep}\n{GOOD}\n")
     assert (len(events), stats.read, stats.skipped, stats.errors) == (1, 2, 1, [])
     assert dict(stats.skipped_by_event) == {"Microsoft-Windows-Sysmon/Operational:3": 1}
+
+
+def test_unknown_encoding_in_the_declaration(tmp_path: Path) -> None:
+    """Regression (fuzzing): an unknown encoding name made expat raise LookupError, which
+    escaped the reader and lost the rest of the file."""
+    text = f'<?xml version="1.0" encoding="uuf-8"?>\n<Events>\n{GOOD}\n{GOOD}\n</Events>\n'
+    events, stats = _read(tmp_path, text)
+    assert (len(events), stats.read, stats.rejected) == (0, 2, 2)
+    reason = "malformed XML: unknown encoding: uuf-8 (in the XML declaration)"
+    assert stats.errors == [
+        {"position": "event 1 (line 3)", "reason": reason},
+        {"position": "event 2 (line 4)", "reason": reason},
+    ]

@@ -158,6 +158,9 @@ def _event(
     except ValueError as exc:
         stats.reject(position, str(exc))
         return None
+    except LookupError as exc:  # the XML declaration names an encoding Python lacks
+        stats.reject(position, f"malformed XML: {exc} (in the XML declaration)")
+        return None
     if not want(event.channel, event.event_id):
         stats.skip(event.channel, event.event_id)
         return None
