@@ -122,12 +122,32 @@ def _scan_and_stop(how: str, db: Path, paths: list[str], pause: int, sig: int,
             assert chunk or proc.poll() is None, f"the scan ended first: {seen[-2000:]!r}"
             seen += chunk
         proc.send_signal(sig)
-        return proc.wait(timeout=60)
+        code = proc.wait(timeout=60)
+        _no_orphans(db)
+        return code
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+def _no_orphans(db: Path, wait: float = 10.0) -> None:
+    """Worker processes of a killed scan exit on their own (they watch their parent)."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = []
+        for pid in os.listdir("/proc"):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if pid.isdigit() and str(db).encode() in cmdline:
+                left.append(int(pid))
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"processes left behind by the scan: {left}"
+        time.sleep(0.2)
 
 
 def _rows_per_file(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -229,6 +249,7 @@ def test_killed_at_a_moment_nobody_chose(how: str, logs: Path, reference: dict[s
         time.sleep(0.002)
     proc.kill()
     proc.wait()
+    _no_orphans(db)
     killed = _case(db)
     _assert_whole_files(killed, reference)
     _scan(how, db, [str(logs)])

@@ -36,6 +36,7 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -218,6 +219,15 @@ def _init_worker(known: dict[str, str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _KNOWN.clear()
     _KNOWN.update(known)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A killed scan (SIGKILL) cannot stop its pool: workers notice and exit on their own
+    instead of lingering forever (they would wait for tasks that never come)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _worker(path: str, scratch: str) -> _WorkerResult:
