@@ -116,7 +116,7 @@ def load_files(files: Iterable[Path], *, source: str, backend: SqlBackend | None
                 documents, collect_errors=True, collect_filters=True
             )
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as exc:
-            result.rejected.append(Rejected(str(f), None, INVALID, _first_line(exc)))
+            result.rejected.append(Rejected(str(f), None, INVALID, _reason(exc)))
             continue
         if collection.errors and not collection.rules and not collection.filters:
             err = collection.errors[0]
@@ -181,6 +181,15 @@ def compile_rule(
         logsource=route.name,
         level=rule.level.name.lower() if rule.level is not None else None,
     )
+
+
+def _reason(exc: BaseException) -> str:
+    """One line; a YAML syntax error says where it is (its first line alone does not)."""
+    mark = getattr(exc, "problem_mark", None)
+    if isinstance(exc, yaml.MarkedYAMLError) and mark is not None:
+        what = exc.problem or exc.context or "invalid YAML"
+        return f"invalid YAML: {what} (line {mark.line + 1}, column {mark.column + 1})"
+    return _first_line(exc)
 
 
 def _first_line(exc: Any) -> str:
