@@ -23,6 +23,7 @@ from sigma.rule import SigmaRule
 from ..backend import TABLE_STATE, SqlBackend
 from ..backend.errors import INVALID, RULE_TYPE, UNSUPPORTED, RuleRejected
 from ..pipeline import model_pipeline, route_for
+from . import cache as rule_cache
 from .meta import RuleMeta, meta_for
 
 STORY = "story"
@@ -104,6 +105,19 @@ def load_rules_dir(path: str | Path, *, backend: SqlBackend | None = None) -> Ru
 
 
 def load_files(files: Iterable[Path], *, source: str, backend: SqlBackend | None = None) -> RuleSet:
+    """Compile ``files``; with the default backend, reuse the result of an identical earlier
+    compile (``rules.cache``: same files, same bytes, same compiler)."""
+    files = list(files)
+    entry = rule_cache.key(files, source) if backend is None else None
+    if entry is not None and (cached := rule_cache.load(entry)) is not None:
+        return cached
+    result = _compile_files(files, source=source, backend=backend)
+    if entry is not None:
+        rule_cache.store(entry, result)
+    return result
+
+
+def _compile_files(files: list[Path], *, source: str, backend: SqlBackend | None) -> RuleSet:
     backend = backend or SqlBackend(model_pipeline())
     result = RuleSet()
     parsed: list[tuple[str, SigmaRule]] = []
