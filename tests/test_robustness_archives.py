@@ -97,6 +97,21 @@ def test_module_defaults_are_the_configuration(monkeypatch: pytest.MonkeyPatch,
     assert f"max(20 x compressed, {8 * MIB:,})" in one(entries).errors[-1]["reason"]
 
 
+def test_a_scan_takes_its_limits_from_the_caller(tmp_path: Path) -> None:
+    from wmihunt import ingest, store
+
+    bomb = tmp_path / "bomb.zip"
+    compressed, _ = write_deflate_bomb_zip(bomb, "big.json", PREFIX, 64)
+    strict = Limits(ratio=2, floor=MIB, cap=GIB)
+    con = store.connect()
+    for workers in (1, 2):  # in this process, and in worker processes
+        stats = ingest.ingest_paths([str(bomb), str(bomb)], con, workers=workers, limits=strict)
+        loaded = [f for f in stats.files if f.format != "duplicate"]
+        assert loaded[0].errors[-1]["reason"] == _refusal(strict, compressed, MIB), workers
+        con.execute("DELETE FROM scan_inputs")  # forget it: read it again with 2 workers
+    con.close()
+
+
 def _gzip_bomb(path: Path, zero_mib: int) -> int:
     """A gzip member of PREFIX + zeros, streamed like the zip bomb; returns its size."""
     with open(path, "wb") as out:

@@ -350,9 +350,9 @@ def test_ctrl_c_in_process_rolls_back_the_file_being_read(
     real = ingest.normalize_path
     calls = []
 
-    def interrupted(path: str, emit: Any) -> Any:
+    def interrupted(path: str, emit: Any, **kw: Any) -> Any:
         calls.append(path)
-        entries = real(path, emit)  # rows written into the open transaction...
+        entries = real(path, emit, **kw)  # rows written into the open transaction...
         if len(calls) == 3:
             raise KeyboardInterrupt  # ...then Ctrl-C before the commit
         return entries

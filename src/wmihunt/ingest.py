@@ -154,8 +154,12 @@ class _Batcher:
             self._flush_one(table)
 
 
-def normalize_path(path: str, emit: Callable[[str, pa.Table], None]) -> list[FileStats]:
-    """Read and normalize one top-level input; hand batches to ``emit``; return accounting."""
+def normalize_path(
+    path: str, emit: Callable[[str, pa.Table], None], *, limits: readers.Limits | None = None
+) -> list[FileStats]:
+    """Read and normalize one top-level input; hand batches to ``emit``; return accounting.
+
+    ``limits``: the decompression-bomb limits (default: ``readers.Limits.default()``)."""
     entries: list[FileStats] = []
     current: list[FileStats] = []  # the file entry the reader is in now
 
@@ -164,7 +168,7 @@ def normalize_path(path: str, emit: Callable[[str, pa.Table], None]) -> list[Fil
         current[:] = [stats]
 
     batcher = _Batcher(emit)
-    for event in readers.read_path(path, is_relevant, on_file):
+    for event in readers.read_path(path, is_relevant, on_file, limits=limits):
         stats = current[0]
         try:
             result = normalize(event)
@@ -230,7 +234,7 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _worker(path: str, scratch: str) -> _WorkerResult:
+def _worker(path: str, scratch: str, limits: readers.Limits | None) -> _WorkerResult:
     sha, size = file_sha256(path)
     result = _WorkerResult(path, [], sha256=sha, size=size)
     if sha is not None and sha in _KNOWN:
@@ -244,7 +248,7 @@ def _worker(path: str, scratch: str) -> _WorkerResult:
         pq.write_table(batch, out, compression="none")
         result.batches.append((table, out))
 
-    result.entries = normalize_path(path, emit)
+    result.entries = normalize_path(path, emit, limits=limits)
     return result
 
 
@@ -349,9 +353,15 @@ class _StdinShim:
 class _Case:
     """Commits inputs one transaction each and keeps the scan's accounting."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, on_done: OnDone | None) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        on_done: OnDone | None,
+        limits: readers.Limits | None = None,
+    ) -> None:
         self.con = con
         self.on_done = on_done
+        self.limits = limits
         self.scan = IngestStats(logged=True)
         self.scan_id = uuid.uuid4().hex
         self.hashes, self.paths = scanlog.loaded_inputs(con)
@@ -439,7 +449,7 @@ class _Case:
         try:
             load = _InputLoad(self.con, self._dedupe_path(path))
             try:
-                entries = normalize_path(path, load.add_arrow)
+                entries = normalize_path(path, load.add_arrow, limits=self.limits)
             except Exception as exc:  # a bug: this input is not loaded, the others are
                 self._rollback()
                 self.failed(path, exc, sha, size)
@@ -494,7 +504,7 @@ class _Case:
             load = _InputLoad(self.con, None)
             sys.stdin = _StdinShim(real, hashing)  # type: ignore[assignment]
             try:
-                entries = normalize_path(path, load.add_arrow)
+                entries = normalize_path(path, load.add_arrow, limits=self.limits)
                 hashing.drain()
             finally:
                 sys.stdin = real
@@ -517,6 +527,7 @@ def ingest_paths(
     *,
     workers: int | None = None,
     on_done: OnDone | None = None,
+    limits: readers.Limits | None = None,
 ) -> IngestStats:
     """Read every input under ``paths`` into the model tables of ``con``.
 
@@ -525,9 +536,10 @@ def ingest_paths(
     input is committed on its own with its scan-log rows; inputs whose content is already
     in the case are skipped (see the module docstring). An exception (Ctrl-C included)
     rolls back the input being loaded and propagates; inputs committed before it stay.
+    ``limits`` are the decompression-bomb limits (default: the readers' module values).
     """
     inputs = list(readers.iter_inputs(list(paths)))
-    case = _Case(con, on_done)
+    case = _Case(con, on_done, limits)
     stdin_inputs = [p for p in inputs if p == "-"]
     file_inputs = sorted((p for p in inputs if p != "-"), key=_size, reverse=True)
     n_workers = workers if workers is not None else _default_workers(len(file_inputs))
@@ -536,21 +548,23 @@ def ingest_paths(
         for path in file_inputs:
             case.load_serial(path)
     else:
-        for result in _parallel(file_inputs, n_workers, dict(case.hashes)):
+        for result in _parallel(file_inputs, n_workers, dict(case.hashes), limits):
             case.load_result(result)
     for path in stdin_inputs:
         case.load_stdin(path)
     return case.scan
 
 
-def _parallel(paths: list[str], n_workers: int, known: dict[str, str]) -> Iterator[_WorkerResult]:
+def _parallel(
+    paths: list[str], n_workers: int, known: dict[str, str], limits: readers.Limits | None
+) -> Iterator[_WorkerResult]:
     scratch = tempfile.mkdtemp(prefix="wmihunt-")
     pool = ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker,
                                initargs=(known,))  # fmt: skip
     finished = False
     try:
         futures: dict[Future[_WorkerResult], str] = {
-            pool.submit(_worker, p, scratch): p for p in paths
+            pool.submit(_worker, p, scratch, limits): p for p in paths
         }
         for future in as_completed(futures):
             try:
