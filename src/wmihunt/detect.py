@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from . import findings as F
 from .backend.dialect import DUCKDB, Dialect
+from .backend.sql import relation_columns
 from .models import MODELS
 from .rules import CompiledRule
 from .rules.meta import GroupField, split_template
@@ -31,6 +32,8 @@ STRATEGIES = ("scan", "union")
 _RULES_VIEW = "_wmihunt_rules"
 _MISSING_UPSTREAM = "null"  # Splunk's fillnull value
 _MISSING_MESSAGE = "unknown"
+#: rows materialised per pass of the scan strategy (bounds memory on big cases)
+CHUNK_ROWS = 2_000_000
 
 
 @dataclass
@@ -184,26 +187,42 @@ def build_table_sql(
     table: str,
     indexed: list[tuple[int, CompiledRule]],
     *,
-    time_filter: str = "",
+    row_filter: str = "",
     strategy: str = "scan",
     dialect: Dialect = DUCKDB,
 ) -> str:
-    """The INSERT that writes the findings of every rule in ``indexed`` (one table)."""
+    """The INSERT that writes the findings of every rule in ``indexed`` (all on ``table``).
+
+    ``l``: the rows (``row_filter``: time window, row-id chunk) with the columns the rules
+    read, lower-cased ones computed once; ``h``: (row, rule index) per match; ``m``: the
+    matched rows in full, joined back; then one findings row per match.
+    """
     d = dialect
-    extra = f" AND {time_filter}" if time_filter else ""
+    raw: set[str] = set()
+    lowered: set[str] = set()
+    for _, r in indexed:
+        raw.update(r.raw_columns)
+        lowered.update(r.lowered_columns)
+    rid = d.ident("_rid")
+    items = [f"{d.row_id} AS {rid}", *relation_columns(table, raw, lowered, d)]
+    where = f" WHERE {row_filter}" if row_filter else ""
+    rows = f"SELECT {', '.join(items)} FROM {d.ident(table)}{where}"
     if strategy == "scan":
         hits = ", ".join(f"CASE WHEN ({r.where}) THEN {i} END" for i, r in indexed)
         matched = d.matched_list_expression.format(items=hits)
         any_rule = f" {d.or_token} ".join(f"({r.where})" for _, r in indexed)
-        source = (
-            f"SELECT t.*, {d.unnest_expression.format(expr=matched)} AS _rule "
-            f"FROM {d.ident(table)} t WHERE ({any_rule}){extra}"
+        l_cte = d.materialized_cte.format(name="l", query=rows)
+        h = (
+            f"SELECT {rid}, {d.unnest_expression.format(expr=matched)} AS _rule "
+            f"FROM l WHERE {any_rule}"
         )
     else:
-        source = " UNION ALL ".join(
-            f"SELECT t.*, {i} AS _rule FROM {d.ident(table)} t WHERE ({r.where}){extra}"
-            for i, r in indexed
+        l_cte = f"l AS ({rows})"
+        h = " UNION ALL ".join(
+            f"SELECT {rid}, {i} AS _rule FROM l WHERE ({r.where})" for i, r in indexed
         )
+    m = f"SELECT t.*, h._rule FROM h JOIN {d.ident(table)} t ON t.{d.row_id} = h.{rid}"
+
     columns = set(MODELS[table].column_names)
     fields = _case(
         d,
@@ -228,7 +247,7 @@ def build_table_sql(
     )
     return (
         f"INSERT INTO {d.ident(F.TABLE)} ({', '.join(d.ident(c) for c in F.COLUMN_NAMES)}) "
-        f"WITH m AS ({source}) "
+        f"WITH {l_cte}, h AS ({h}), m AS ({m}) "
         f"SELECT {finding_id}, r.detection, r.detection_id, r.detection_number, r.rule_id, "
         f"r.rule_title, r.rule_source, r.type, r.risk_score, r.mitre, r.risk_objects, "
         f"r.threat_objects, {message}, {upstream}, m.{d.ident('time')}, m.{d.ident('dest')}, "
@@ -236,6 +255,16 @@ def build_table_sql(
         f"{fields}, {inferred}, {evidence} "
         f"FROM m JOIN {_RULES_VIEW} r ON r.idx = m._rule"
     )
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, table: str, dialect: Dialect) -> list[tuple[int, int]]:
+    """Row-id ranges of at most CHUNK_ROWS rows: the materialised rows stay bounded."""
+    lo, hi = con.execute(
+        f"SELECT min({dialect.row_id}), max({dialect.row_id}) FROM {dialect.ident(table)}"
+    ).fetchone()
+    if lo is None:
+        return []
+    return [(a, min(a + CHUNK_ROWS, hi + 1)) for a in range(lo, hi + 1, CHUNK_ROWS)]
 
 
 def _run_table(
@@ -248,23 +277,32 @@ def _run_table(
     dialect: Dialect,
     result: DetectionResult,
 ) -> None:
-    time_sql, params = _time_filter(dialect, since, until)
-    sql = build_table_sql(table, indexed, time_filter=time_sql, strategy=strategy, dialect=dialect)
-    n_params = params * (len(indexed) if strategy == "union" else 1)
-    try:
-        con.execute(sql, n_params)
-        return
-    except duckdb.Error:
-        if len(indexed) == 1:
-            raise
-    # One rule broke the combined query: run them one by one so the others still report.
-    for i, rule in indexed:
-        one = build_table_sql(table, [(i, rule)], time_filter=time_sql, strategy=strategy,
-                              dialect=dialect)  # fmt: skip
+    time_sql, time_params = _time_filter(dialect, since, until)
+    rid = dialect.row_id
+    for lo, hi in _chunks(con, table, dialect):
+        row_filter = " AND ".join(p for p in (f"{rid} >= ? AND {rid} < ?", time_sql) if p)
+        params = [lo, hi, *time_params]
+
+        def run(batch: list[tuple[int, CompiledRule]], row_filter: str = row_filter,
+                params: list[Any] = params) -> None:  # fmt: skip
+            sql = build_table_sql(
+                table, batch, row_filter=row_filter, strategy=strategy, dialect=dialect
+            )
+            con.execute(sql, params)
+
         try:
-            con.execute(one, params)
-        except duckdb.Error as exc:
-            result.errors.append((rule.title, str(exc).splitlines()[0]))
+            run(indexed)
+            continue
+        except duckdb.Error:
+            if len(indexed) == 1:
+                result.errors.append((indexed[0][1].title, "query failed"))
+                continue
+        # One rule broke the combined query: run them one by one so the others still report.
+        for item in indexed:
+            try:
+                run([item])
+            except duckdb.Error as exc:
+                result.errors.append((item[1].title, str(exc).splitlines()[0]))
 
 
 def _group_expr(d: Dialect, g: GroupField) -> str:

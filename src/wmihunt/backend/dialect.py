@@ -58,6 +58,10 @@ class Dialect:
     #: the NULLs fall out when the unnested index is joined to the rules table.
     matched_list_expression: str = "[{items}]"
     unnest_expression: str = "unnest({expr})"
+    #: computed once, then read by every rule (DuckDB would otherwise inline it per predicate)
+    materialized_cte: str = "{name} AS MATERIALIZED ({query})"
+    #: a stable per-row id of a base table, to join matches back and to chunk scans
+    row_id: str = "rowid"
 
     def ident(self, name: str) -> str:
         """Quote an identifier (``user`` is a keyword in DuckDB, so always quote)."""
@@ -131,6 +135,8 @@ class SparkDialect(Dialect):
     string_list_expression: str = "array({items})"
     matched_list_expression: str = "array({items})"
     unnest_expression: str = "explode({expr})"
+    materialized_cte: str = "{name} AS ({query})"  # cache the DataFrame instead
+    row_id: str = "_row_id"  # to be provided by the loader (monotonically_increasing_id)
 
     def ident(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"

@@ -13,6 +13,7 @@ Matching semantics (spec §3):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from sigma.conditions import (
@@ -137,6 +138,44 @@ def _classify(value: SigmaString) -> tuple[str, SigmaString]:
     return "like", value
 
 
+#: Case-insensitive tests read ``"_lc_<column>"``: the column's lower-cased text, which the
+#: relation a rule runs over computes once per row (DuckDB does not share ``lower(x)``
+#: between the predicates of a WHERE; measured 3x faster for the story, 2.7x for SigmaHQ).
+LOWERED_PREFIX = "_lc_"
+#: Conversion-state key: (raw columns, lowered columns) a rule reads.
+USED_STATE = "wmihunt_used"
+
+
+def _used(state: ConversionState) -> tuple[set[str], set[str]]:
+    used = state.processing_state.get(USED_STATE)
+    if used is None:
+        used = state.processing_state[USED_STATE] = (set(), set())
+    return used
+
+
+def columns_used(rule: SigmaRule) -> tuple[frozenset[str], frozenset[str]]:
+    """(raw, lowered) columns a converted rule's predicate reads."""
+    raw: set[str] = set()
+    lowered: set[str] = set()
+    for state in rule.get_conversion_states():
+        r, lo = state.processing_state.get(USED_STATE, (set(), set()))
+        raw |= r
+        lowered |= lo
+    return frozenset(raw), frozenset(lowered)
+
+
+def relation_columns(
+    table: str, raw: Iterable[str], lowered: Iterable[str], dialect: Dialect
+) -> list[str]:
+    """SELECT-list items giving a predicate the columns it reads, lowered ones included."""
+    types = {c.name: c.sql_type for c in MODELS[table].columns}
+    items = [dialect.ident(c) for c in sorted(raw)]
+    for c in sorted(lowered):
+        text = dialect.ident(c) if types[c] == "VARCHAR" else dialect.text(dialect.ident(c))
+        items.append(f"{dialect.lower(text)} AS {dialect.ident(LOWERED_PREFIX + c)}")
+    return items
+
+
 def _string_values(value: object) -> list[SigmaString]:
     if isinstance(value, SigmaExpansion):
         return [v for v in value.values if isinstance(v, SigmaString)]
@@ -190,7 +229,9 @@ class SqlBackend(TextQueryBackend):
         self.group_expression = d.group_expression  # type: ignore[misc]
 
     # --- columns --------------------------------------------------------------------
-    def _column(self, field: str | None, state: ConversionState) -> tuple[str, str]:
+    def _column(
+        self, field: str | None, state: ConversionState, *, record: bool = True
+    ) -> tuple[str, str]:
         """(quoted column, SQL type) of a mapped field on the rule's table."""
         if field is None:
             raise RuleRejected(KEYWORDS, "values without a field name (keywords)")
@@ -200,12 +241,21 @@ class SqlBackend(TextQueryBackend):
             raise RuleRejected(UNSUPPORTED, "no model table chosen by the pipeline")
         for col in model.columns:
             if col.name == field:
+                if record:
+                    _used(state)[0].add(field)
                 return self.dialect.ident(field), col.sql_type
         raise RuleRejected(UNKNOWN_FIELD, f"{field!r} is not a column of {model.name}")
 
     def _text(self, field: str | None, state: ConversionState) -> str:
         col, sql_type = self._column(field, state)
         return col if sql_type == "VARCHAR" else self.dialect.text(col)
+
+    def _lowered(self, field: str | None, state: ConversionState) -> str:
+        """The lower-cased text of a column, precomputed once per row by the relation."""
+        self._column(field, state, record=False)  # validates the field
+        assert field is not None
+        _used(state)[1].add(field)
+        return self.dialect.ident(LOWERED_PREFIX + field)
 
     def _literal_lower(self, value: str) -> str:
         """Lower-cased literal; non-ASCII text is lowered by the engine, like the column."""
@@ -276,8 +326,7 @@ class SqlBackend(TextQueryBackend):
         value = cond.value
         assert isinstance(value, SigmaString)
         d = self.dialect
-        text = self._text(cond.field, state)
-        expr = text if case_sensitive else d.lower(text)
+        expr = self._text(cond.field, state) if case_sensitive else self._lowered(cond.field, state)
         kind, core = _classify(value)
         if kind == "like":
             pattern = like_pattern(core, d.like_escape)
@@ -326,9 +375,10 @@ class SqlBackend(TextQueryBackend):
         if sql_type == "BOOLEAN":
             lit = d.true_literal if cond.value.boolean else d.false_literal
             return d.equals_expression.format(expr=col, value=lit)
-        text = col if sql_type == "VARCHAR" else d.text(col)
         word = "true" if cond.value.boolean else "false"
-        return d.equals_expression.format(expr=d.lower(text), value=d.string(word))
+        return d.equals_expression.format(
+            expr=self._lowered(cond.field, state), value=d.string(word)
+        )
 
     def convert_condition_field_eq_val_re(
         self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
@@ -367,8 +417,8 @@ class SqlBackend(TextQueryBackend):
         ref = cond.value
         assert isinstance(ref, SigmaFieldReference)
         d = self.dialect
-        left = d.lower(self._text(cond.field, state))
-        right = d.lower(self._text(ref.field, state))
+        left = self._lowered(cond.field, state)
+        right = self._lowered(ref.field, state)
         if ref.starts_with and ref.ends_with:
             return d.contains_expression.format(expr=left, value=right)
         if ref.starts_with:
@@ -434,8 +484,11 @@ class SqlBackend(TextQueryBackend):
     def finalize_query_default(
         self, rule: SigmaRule, query: Any, index: int, state: ConversionState
     ) -> str:
-        table = state.processing_state.get(TABLE_STATE)
-        return f"SELECT * FROM {self.dialect.ident(str(table))} WHERE {query}"
+        table = str(state.processing_state.get(TABLE_STATE))
+        _, lowered = _used(state)
+        d = self.dialect
+        extra = "".join(f", {c}" for c in relation_columns(table, (), lowered, d))
+        return f"SELECT * FROM (SELECT *{extra} FROM {d.ident(table)}) t WHERE {query}"
 
     def finalize_output_where(self, queries: list[str]) -> list[str]:
         return queries

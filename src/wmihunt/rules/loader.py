@@ -20,8 +20,9 @@ from sigma.exceptions import SigmaError
 from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
-from ..backend import TABLE_STATE, SqlBackend
+from ..backend import DUCKDB, TABLE_STATE, Dialect, SqlBackend
 from ..backend.errors import INVALID, RULE_TYPE, UNSUPPORTED, RuleRejected
+from ..backend.sql import columns_used, relation_columns
 from ..pipeline import model_pipeline, route_for
 from . import cache as rule_cache
 from .meta import RuleMeta, meta_for
@@ -49,10 +50,17 @@ class CompiledRule:
     path: str
     logsource: str
     level: str | None = None
+    #: columns the predicate reads as they are, and lower-cased (as ``_lc_<column>``)
+    raw_columns: tuple[str, ...] = ()
+    lowered_columns: tuple[str, ...] = ()
 
-    @property
-    def sql(self) -> str:
-        return f'SELECT * FROM "{self.table}" WHERE {self.where}'
+    def sql(self, dialect: Dialect = DUCKDB) -> str:
+        """A standalone SELECT of the rule's matches (the detection run batches rules instead)."""
+        extra = "".join(
+            f", {c}" for c in relation_columns(self.table, (), self.lowered_columns, dialect)
+        )
+        source = f"SELECT *{extra} FROM {dialect.ident(self.table)}"
+        return f"SELECT * FROM ({source}) t WHERE {self.where}"
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,7 @@ def compile_rule(
         if not queries or route is None:
             raise RuleRejected(UNSUPPORTED, "the rule produced no query")
         where = queries[0] if len(queries) == 1 else " OR ".join(f"({q})" for q in queries)
+        raw, lowered = columns_used(rule)
         meta = meta_for(rule, table)
     except RuleRejected as exc:
         return Rejected(path, title, exc.category, exc.detail)
@@ -194,6 +203,8 @@ def compile_rule(
         path=path,
         logsource=route.name,
         level=rule.level.name.lower() if rule.level is not None else None,
+        raw_columns=tuple(sorted(raw)),
+        lowered_columns=tuple(sorted(lowered)),
     )
 
 
