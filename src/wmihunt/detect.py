@@ -259,9 +259,9 @@ def build_table_sql(
 
 def _chunks(con: duckdb.DuckDBPyConnection, table: str, dialect: Dialect) -> list[tuple[int, int]]:
     """Row-id ranges of at most CHUNK_ROWS rows: the materialised rows stay bounded."""
-    lo, hi = con.execute(
+    ((lo, hi),) = con.execute(
         f"SELECT min({dialect.row_id}), max({dialect.row_id}) FROM {dialect.ident(table)}"
-    ).fetchone()
+    ).fetchall()
     if lo is None:
         return []
     return [(a, min(a + CHUNK_ROWS, hi + 1)) for a in range(lo, hi + 1, CHUNK_ROWS)]

@@ -101,7 +101,7 @@ def _duckdb_regex_error(pattern: str) -> str | None:
 
     con = _regex_connection()
     try:
-        con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchone()
+        con.execute("SELECT regexp_matches('', ?)", [pattern]).fetchall()
     except duckdb.Error as exc:
         return str(exc).splitlines()[0]
     return None
