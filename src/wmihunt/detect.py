@@ -125,8 +125,15 @@ def run_detections(
         f'SELECT detection, count(*) FROM "{F.TABLE}" GROUP BY detection'
     ).fetchall():
         result.counts[name] = n
+    fired = {(rid, src) for rid, src in con.execute(
+        f'SELECT DISTINCT rule_id, rule_source FROM "{F.TABLE}"'
+    ).fetchall()}  # fmt: skip
     for rule in chosen:
-        result.summaries[rule.meta.detection] = summarize(con, rule, dialect)
+        result.summaries[rule.meta.detection] = (
+            summarize(con, rule, dialect)
+            if (rule.rule_id, rule.source) in fired
+            else Summary(rule.meta.detection, _summary_columns(rule), [])
+        )
     return result
 
 
@@ -303,6 +310,11 @@ def _run_table(
                 run([item])
             except duckdb.Error as exc:
                 result.errors.append((item[1].title, str(exc).splitlines()[0]))
+
+
+def _summary_columns(rule: CompiledRule) -> list[str]:
+    groups = rule.meta.group_by or (GroupField("dest", ("dest",)),)
+    return [g.name for g in groups] + ["count", "firstTime", "lastTime"]
 
 
 def _group_expr(d: Dialect, g: GroupField) -> str:
