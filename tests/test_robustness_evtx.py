@@ -116,19 +116,16 @@ def test_wrong_chunk_header_checksum(tmp_path: Path) -> None:
 
 
 def test_wrong_records_checksum(tmp_path: Path) -> None:
-    """A record altered after the fact (header checksum still right): read, and flagged."""
+    """A record altered after the fact (header checksum still right) is read as it is:
+    the records' checksum is not checked (it cost 8% of the read time; docs/robustness.md)."""
     data = bytearray(DATA)
     pos, _ = record_offsets(DATA, FILE_HEADER)[2]
     where = data.find("WS01".encode("utf-16-le"), pos)
     data[where : where + 8] = "WS99".encode("utf-16-le")
     events, entries = collect(_write(tmp_path, data))
     stats = one(entries)
-    assert (len(events), stats.errors) == (48, [])
+    assert (len(events), stats.errors, stats.warnings) == (48, [], [])
     assert any(e.computer.startswith("WS99") for e in events)
-    assert stats.warnings == [{
-        "position": f"chunk 0 (byte {FILE_HEADER:,})",
-        "reason": "EVTX chunk records checksum mismatch (records damaged or altered?)",
-    }]  # fmt: skip
 
 
 def test_zeroed_record_loses_the_rest_of_its_chunk_and_says_how_many(tmp_path: Path) -> None:
@@ -148,9 +145,7 @@ def test_zeroed_record_loses_the_rest_of_its_chunk_and_says_how_many(tmp_path: P
                   "already counted lost (the parser skipped them or stopped early: damaged "
                   "records?)",
     }]  # fmt: skip
-    assert stats.warnings[0]["reason"] == (
-        "EVTX chunk records checksum mismatch (records damaged or altered?)"
-    )
+    assert stats.warnings == []
 
 
 def test_zeroed_record_data_rejects_that_record_only(tmp_path: Path) -> None:
@@ -246,3 +241,33 @@ def test_bit_flips_keep_every_invariant(tmp_path: Path) -> None:
 
 def test_helper_paths_exist() -> None:
     assert (ROOT / "fuzz" / "evtxgen.py").is_file()
+
+
+def test_record_id_beyond_int64(tmp_path: Path) -> None:
+    """Regression (fuzzing): record ids are unsigned 64-bit; one above 2^63 broke the
+    chunk ledger (OverflowError) and lost the rest of the file."""
+    data = bytearray(sample_evtx("dc01_security"))
+    pos, _ = record_offsets(bytes(data), FILE_HEADER)[4]  # record 5 of 11
+    struct.pack_into("<Q", data, pos + 8, 2**64 - 1)
+    chunk = _chunk(data, 0)
+    fix_chunk_checksums(chunk)
+    _put_chunk(data, 0, chunk)
+    events, entries = collect(_write(tmp_path, data))
+    stats = one(entries)
+    # record 5 now has an id outside its chunk's range: it is still that chunk's record
+    # (read between two others of it), counted once, not also as lost
+    assert (len(events), stats.read, stats.errors) == (11, 11, [])
+
+
+def test_ids_outside_every_range_do_not_hide_lost_records(tmp_path: Path) -> None:
+    """Chunk 0 loses records 4..20 (zeroed record 4); chunk 1's header is damaged, its
+    records keep their ids: they are not attributed to chunk 0, whose loss is counted."""
+    data = bytearray(DATA)
+    pos, size = record_offsets(DATA, FILE_HEADER)[3]
+    data[pos : pos + size] = bytes(size)
+    struct.pack_into("<QQ", data, FILE_HEADER + CHUNK + 24, 10**12, 10**12 + 5)  # no CRC fix
+    events, entries = collect(_write(tmp_path, data))
+    stats = one(entries)
+    assert (len(events), stats.rejected) == (31, 17)
+    assert stats.errors[0]["reason"].startswith("17 records lost: the chunk header declares "
+                                                "records 1..20, 3 were read")  # fmt: skip
