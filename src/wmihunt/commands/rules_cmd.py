@@ -94,18 +94,25 @@ def list_rules(dirs: list[str], out: Console, err: Console) -> int:
 
 def _print_rejected(ruleset: RuleSet, directory: str, out: Console) -> None:
     n_ok, n_bad = len(ruleset.compiled), len(ruleset.rejected)
-    out.print(Text(f"{directory}: {n_ok} rules compiled, {n_bad} cannot run"))
+    out.print(Text(f"{directory}: compiled: {n_ok}, cannot run: {n_bad}"), soft_wrap=True)
     if not n_bad:
         return
     for reason, count in ruleset.rejected_by_reason().most_common():
         out.print(Text(f"  {count:5d}  {reason}"))
     table = Table(title="Rules that cannot run", title_justify="left")
-    table.add_column("file")
+    table.add_column("file", overflow="fold")
     table.add_column("reason")
     table.add_column("detail", overflow="fold")
     for r in ruleset.rejected:
-        table.add_row(Text(r.path), Text(r.category), Text(r.detail[:300]))
+        table.add_row(Text(_relative(r.path, directory)), Text(r.category), Text(r.detail[:300]))
     out.print(table)
+
+
+def _relative(path: str, directory: str) -> str:
+    try:
+        return str(Path(path).relative_to(directory))
+    except ValueError:
+        return path
 
 
 # --- export -----------------------------------------------------------------------------
