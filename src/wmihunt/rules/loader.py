@@ -134,6 +134,15 @@ def _compile_files(files: list[Path], *, source: str, backend: SqlBackend | None
         try:
             text = f.read_text(encoding="utf-8")
             documents = list(yaml.load_all(text, Loader=_YAML_LOADER))
+            correlations = [d for d in documents if isinstance(d, dict) and "correlation" in d]
+            for doc in correlations:  # rejected before pySigma tries to resolve their references
+                title = str(doc.get("title")) if doc.get("title") is not None else None
+                result.rejected.append(
+                    Rejected(str(f), title, RULE_TYPE, "correlation rules are not supported")
+                )
+            documents = [d for d in documents if not any(d is c for c in correlations)]
+            if correlations and not documents:
+                continue
             collection = SigmaCollection.from_dicts(
                 documents, collect_errors=True, collect_filters=True
             )
