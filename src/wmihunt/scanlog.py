@@ -79,12 +79,14 @@ def write_entries(
          orjson.dumps(f.to_dict()).decode(), input_path, scan_id)
         for f in entries
     ]  # fmt: skip
-    if rows:
-        con.executemany(
-            f'INSERT INTO {TABLE} (scanned_at, path, format, "read", normalized, skipped, '
-            "rejected, detail, input, scan_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+    sql = (
+        f'INSERT INTO {TABLE} (scanned_at, path, format, "read", normalized, skipped, '
+        "rejected, detail, input, scan_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    if len(rows) == 1:  # the usual case: execute is cheaper than executemany of one
+        con.execute(sql, rows[0])
+    elif rows:
+        con.executemany(sql, rows)
 
 
 def write_input(
