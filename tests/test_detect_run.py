@@ -157,6 +157,9 @@ def test_messages_of_8_and_10_have_no_upstream_template() -> None:
     got = {f["detection_number"]: f for f in fetch_findings(con)}
     assert set(got) == {8, 10}
     assert got[8]["message_upstream"] is None and got[10]["message_upstream"] is None
+    as_json = finding_to_json(got[8])
+    assert as_json["message"] == got[8]["message"]
+    assert as_json["possible_cause"] == as_json["event_text"] == "Binding EventFilter: x"
     assert got[8]["message"] == (
         "WMI permanent event subscription on ws01.corp.example: filter E bound to consumer "
         'CommandLineEventConsumer="E"'

@@ -238,7 +238,10 @@ def build_table_sql(
     columns = set(MODELS[table].column_names)
     fields = _case(
         d,
-        [(i, d.json_object([(f, f"m.{d.ident(f)}") for f in r.meta.fields])) for i, r in indexed],
+        [
+            (i, d.json_object([(g.name, _first(d, g, "m")) for g in r.meta.fields]))
+            for i, r in indexed
+        ],
     )
     message = _case(d, [(i, _render(d, r.meta.message, "m", _MISSING_MESSAGE)) for i, r in indexed])
     upstream = _case(
@@ -322,9 +325,14 @@ def _summary_columns(rule: CompiledRule) -> list[str]:
     return [g.name for g in groups] + ["count", "firstTime", "lastTime"]
 
 
+def _first(d: Dialect, g: GroupField, alias: str) -> str:
+    """The first of ``g``'s columns with a value, on the row ``alias``."""
+    cols = [f"{alias}.{d.ident(c)}" for c in g.columns]
+    return cols[0] if len(cols) == 1 else f"coalesce({', '.join(cols)})"
+
+
 def _group_expr(d: Dialect, g: GroupField) -> str:
-    got = [d.json_get(d.ident("fields"), c) for c in g.columns]
-    return got[0] if len(got) == 1 else f"coalesce({', '.join(got)})"
+    return d.json_get(d.ident("fields"), g.name)
 
 
 def summarize(

@@ -111,12 +111,14 @@ class RuleMeta:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
-    def fields(self) -> tuple[str, ...]:
-        """Columns a finding carries: output fields, then grouping columns, no repeats."""
-        seen: dict[str, None] = dict.fromkeys(self.output_fields)
-        for g in self.group_by:
-            seen.update(dict.fromkeys(g.columns))
-        return tuple(seen)
+    def fields(self) -> tuple[GroupField, ...]:
+        """What a finding carries, by name: the output fields, then each grouping field not
+        already there (a grouping alias such as ``event_text`` is the first of its columns
+        that has a value). Summaries group these values, so they read only findings."""
+        out = [GroupField(f, (f,)) for f in self.output_fields]
+        names = set(self.output_fields)
+        out += [g for g in self.group_by if g.name not in names]
+        return tuple(out)
 
 
 def placeholders(template: str) -> list[str]:
