@@ -30,6 +30,7 @@ from .backend.dialect import DUCKDB, Dialect
 from .backend.sql import relation_columns
 from .findings import finding_to_json  # noqa: F401  (the API is run_detections + this)
 from .models import MODELS
+from .reassembly import EXTRA_COLUMNS, REASSEMBLED_SQL
 from .rules import CompiledRule
 from .rules.meta import GroupField, split_template
 
@@ -37,6 +38,9 @@ STRATEGIES = ("scan", "union")
 _RULES_VIEW = "_wmihunt_rules"
 _MISSING_UPSTREAM = "null"  # Splunk's fillnull value
 _MISSING_MESSAGE = "unknown"
+_REASSEMBLED = "_wmihunt_script_reassembled"
+_SPANNING = "_wmihunt_findings_spanning"
+_REASSEMBLED_NOTE = " (matched in the script reassembled from its 4104 parts)"
 #: rows materialised per pass of the scan strategy (bounds memory on big cases)
 CHUNK_ROWS = 2_000_000
 
@@ -123,6 +127,8 @@ def run_detections(
             for table in dict.fromkeys(r.table for r in chosen):
                 indexed = [(i, r) for i, r in enumerate(chosen) if r.table == table]
                 _run_table(con, table, indexed, since, until, strategy, dialect, result)
+                if table == "script_block":
+                    _run_reassembled(con, indexed, since, until, strategy, dialect, result)
             result.match_seconds = _time.perf_counter() - start
         finally:
             con.unregister(_RULES_VIEW)
@@ -202,6 +208,8 @@ def build_table_sql(
     row_filter: str = "",
     strategy: str = "scan",
     dialect: Dialect = DUCKDB,
+    source: str | None = None,
+    target: str = F.TABLE,
 ) -> str:
     """The INSERT that writes the findings of every rule in ``indexed`` (all on ``table``).
 
@@ -218,7 +226,8 @@ def build_table_sql(
     rid = d.ident("_rid")
     items = [f"{d.row_id} AS {rid}", *relation_columns(table, raw, lowered, d)]
     where = f" WHERE {row_filter}" if row_filter else ""
-    rows = f"SELECT {', '.join(items)} FROM {d.ident(table)}{where}"
+    src = d.ident(source or table)
+    rows = f"SELECT {', '.join(items)} FROM {src}{where}"
     if strategy == "scan":
         hits = ", ".join(f"CASE WHEN ({r.where}) THEN {i} END" for i, r in indexed)
         matched = d.matched_list_expression.format(items=hits)
@@ -233,7 +242,7 @@ def build_table_sql(
         h = " UNION ALL ".join(
             f"SELECT {rid}, {i} AS _rule FROM l WHERE ({r.where})" for i, r in indexed
         )
-    m = f"SELECT t.*, h._rule FROM h JOIN {d.ident(table)} t ON t.{d.row_id} = h.{rid}"
+    m = f"SELECT t.*, h._rule FROM h JOIN {src} t ON t.{d.row_id} = h.{rid}"
 
     columns = set(MODELS[table].column_names)
     fields = _case(
@@ -261,7 +270,7 @@ def build_table_sql(
         expr=d.concat([f"r.{d.ident('detection_id')}", d.string("|"), f"m.{uid}"])
     )
     return (
-        f"INSERT INTO {d.ident(F.TABLE)} ({', '.join(d.ident(c) for c in F.COLUMN_NAMES)}) "
+        f"INSERT INTO {d.ident(target)} ({', '.join(d.ident(c) for c in F.COLUMN_NAMES)}) "
         f"WITH {l_cte}, h AS ({h}), m AS ({m}) "
         f"SELECT {finding_id}, r.detection, r.detection_id, r.detection_number, r.rule_id, "
         f"r.rule_title, r.rule_source, r.type, r.risk_score, r.mitre, r.risk_objects, "
@@ -291,17 +300,21 @@ def _run_table(
     strategy: str,
     dialect: Dialect,
     result: DetectionResult,
+    *,
+    source: str | None = None,
+    target: str = F.TABLE,
 ) -> None:
     time_sql, time_params = _time_filter(dialect, since, until)
     rid = dialect.row_id
-    for lo, hi in _chunks(con, table, dialect):
+    for lo, hi in _chunks(con, source or table, dialect):
         row_filter = " AND ".join(p for p in (f"{rid} >= ? AND {rid} < ?", time_sql) if p)
         params = [lo, hi, *time_params]
 
         def run(batch: list[tuple[int, CompiledRule]], row_filter: str = row_filter,
                 params: list[Any] = params) -> None:  # fmt: skip
             sql = build_table_sql(
-                table, batch, row_filter=row_filter, strategy=strategy, dialect=dialect
+                table, batch, row_filter=row_filter, strategy=strategy, dialect=dialect,
+                source=source, target=target,
             )
             con.execute(sql, params)
 
@@ -318,6 +331,48 @@ def _run_table(
                 run([item])
             except duckdb.Error as exc:
                 result.errors.append((item[1].title, str(exc).splitlines()[0]))
+
+
+def _run_reassembled(
+    con: duckdb.DuckDBPyConnection,
+    indexed: list[tuple[int, CompiledRule]],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    strategy: str,
+    dialect: Dialect,
+    result: DetectionResult,
+) -> None:
+    """Run the script-block rules again over multi-part scripts joined from their parts.
+
+    PowerShell cuts long script blocks at arbitrary characters, so ``invoke-wmiexec`` can
+    span two 4104 events; upstream tests each part alone and misses it. A match on the
+    whole script counts only when no part of that script matched the same rule alone, so
+    no per-part finding is repeated. The finding points at the first part.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_REASSEMBLED} AS SELECT * EXCLUDE "
+        f"({', '.join(EXTRA_COLUMNS)}) FROM ({REASSEMBLED_SQL}) WHERE parts > 1"
+    )
+    con.execute(f"DROP TABLE IF EXISTS {_SPANNING}")
+    con.execute(F.ddl(_SPANNING).replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+    try:
+        _run_table(con, "script_block", indexed, since, until, strategy, dialect, result,
+                   source=_REASSEMBLED, target=_SPANNING)  # fmt: skip
+        con.execute(
+            f"""INSERT INTO "{F.TABLE}"
+            SELECT * REPLACE (message || {dialect.string(_REASSEMBLED_NOTE)} AS message)
+            FROM {_SPANNING} s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM "{F.TABLE}" f
+                JOIN script_block p ON p.uid = f.uid
+                JOIN script_block q ON q.uid = s.uid
+                WHERE f.detection_id = s.detection_id AND f.rule_id = s.rule_id
+                  AND lower(p.dest) IS NOT DISTINCT FROM lower(q.dest)
+                  AND p.script_block_id = q.script_block_id)"""
+        )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_SPANNING}")
+        con.execute(f"DROP TABLE IF EXISTS {_REASSEMBLED}")
 
 
 def _summary_columns(rule: CompiledRule) -> list[str]:
