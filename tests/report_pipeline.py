@@ -20,7 +20,7 @@ def scan_paths(paths: list[Path]) -> tuple[Any, dict[str, Any]] | str:
     try:
         from wmihunt import detect, ingest, store
         from wmihunt.context import infer_parents
-        from wmihunt.report.case import load_case
+        from wmihunt.case import load_case
         from wmihunt.rules.loader import load_story
     except ImportError as exc:
         return f"pipeline not available: {exc}"

@@ -52,7 +52,7 @@ def output_format(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report.case import load_case
+    from ..case import load_case
     from ..store import connect
 
     db = Path(args.db)

@@ -13,10 +13,10 @@ import orjson
 from rich.console import Console
 
 from .. import ingest, scanlog, store
+from ..case import load_case
 from ..cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from ..context.parents import infer_parents
 from ..detect import run_detections
-from ..report import case as case_data
 from ..report import csv_out, html, jsonl, terminal, timesketch
 from ..report._io import open_binary
 from ..report.progress import scan_progress
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"wmihunt scan: {exc}", markup=False)
         return EXIT_ERROR
 
-    case = case_data.load_case(con, context=not args.no_context)
+    case = load_case(con, with_context=not args.no_context)
     accounting = stats.to_dict()
     accounting["seconds"] = {"read": round(read_seconds, 3),
                              "match": round(result.match_seconds, 3)}

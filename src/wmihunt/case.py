@@ -1,0 +1,97 @@
+"""Gather what the outputs show from a case database: findings with their context, the
+upstream-style summary, risk per entity, the data overview and the scan accounting.
+
+This is the glue between the analysis modules (``findings``, ``context``, ``risk``,
+``detect``) and the renderers in ``report/``, which only take the plain data built here.
+A part that fails is left out and named in ``notes``: a report with less context is
+better than no report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from . import context, risk, scanlog
+from .detect import summarize
+from .findings import fetch_findings, finding_to_json
+from .report.overview import data_overview
+from .rules.loader import load_story
+
+
+@dataclass
+class CaseData:
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    accounting: dict[str, Any] | None = None
+    overview: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_findings(
+    con: duckdb.DuckDBPyConnection, notes: list[str], *, with_context: bool = True
+) -> list[dict[str, Any]]:
+    """Findings in JSONL shape, each with its ``context`` when asked for (computing it
+    costs a few joins per finding)."""
+    try:
+        rows = fetch_findings(con)
+    except duckdb.CatalogException:
+        notes.append("no findings table in this database (was it made by `wmihunt scan --db`?)")
+        return []
+    findings = [finding_to_json(row) for row in rows]
+    if not with_context:
+        return findings
+    failed = 0
+    memo: dict[Any, Any] = {}  # host/user parts computed once for all findings
+    for finding in findings:
+        try:
+            ctx = context.for_finding(con, finding["finding_id"], memo=memo)
+        except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
+            failed += 1  # one finding's context must not sink the report
+            if failed == 1:
+                notes.append(f"context failed: {type(exc).__name__}: {exc}")
+            continue
+        if ctx:
+            finding["context"] = ctx
+    if failed > 1:
+        notes.append(f"context failed for {failed} findings")
+    return findings
+
+
+def summary_rows(summaries: Any) -> list[dict[str, Any]]:
+    """Flat summary rows (``detection`` first) from ``detect`` ``Summary`` objects.
+
+    ``summaries`` is ``DetectionResult.summaries`` (detection -> Summary) or an iterable
+    of ``Summary``.
+    """
+    items = summaries.values() if isinstance(summaries, Mapping) else summaries
+    return [{"detection": s.detection, **dict(row)} for s in items or () for row in s.rows]
+
+
+def load_summary(
+    con: duckdb.DuckDBPyConnection, findings: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The upstream-style summary of the story rules that have findings in ``con``.
+
+    Recomputed from the findings table; findings of user rules (``--rules DIR``) are not
+    summarized here, since their rule files are not kept in the case.
+    """
+    fired = {f.get("detection") for f in findings}
+    rules = [r for r in load_story() if r.meta.detection in fired]
+    return summary_rows([summarize(con, rule) for rule in rules])
+
+
+def load_case(con: duckdb.DuckDBPyConnection, *, with_context: bool = True) -> CaseData:
+    """Everything a report shows, from an open case database."""
+    case = CaseData()
+    case.findings = load_findings(con, case.notes, with_context=with_context)
+    if case.findings:
+        case.summary = load_summary(con, case.findings)
+        case.entities = risk.risk_by_entity(con)
+    case.overview = data_overview(con)
+    case.accounting = scanlog.load(con)
+    return case
