@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-try:  # the project parses event XML with defusedxml; fall back to the stdlib
+try:  # an independent safe parser (defusedxml, a test dependency); fall back to the stdlib
     from defusedxml.ElementTree import fromstring as xml_fromstring
-except ImportError:  # pragma: no cover - defusedxml is a runtime dependency
+except ImportError:  # pragma: no cover - defusedxml is a test dependency
     from xml.etree.ElementTree import fromstring as xml_fromstring
 
 ROOT = Path(__file__).resolve().parents[1]
