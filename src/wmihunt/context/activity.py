@@ -104,7 +104,7 @@ def process_info(
         con,
         f"""SELECT "user", {other}, count(*) AS count, min(time) AS first_seen,
                    max(time) AS last_seen,
-                   list_slice(list(DISTINCT process), 1, {_CMD_SAMPLES}) AS command_lines
+                   list_slice(list_sort(list(DISTINCT process)), 1, {_CMD_SAMPLES}) AS command_lines
             FROM process_start
             WHERE lower(dest) = lower($dest) AND lower({col}) = lower($value)
             GROUP BY "user", {other} ORDER BY count DESC, first_seen""",
@@ -159,8 +159,13 @@ def host_activity(
     process_name: str | None = None,
     parent_process_name: str | None = None,
     finding_id: object = None,
+    memo: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything WMI on ``dest`` within ``window`` of ``time``, and the upstream searches."""
+    """Everything WMI on ``dest`` within ``window`` of ``time``, and the upstream searches.
+
+    ``memo``: see ``context.for_finding`` (process info depends on host and name only)."""
+    from . import memoized  # the package imports this module: import here, not at top
+
     when = _when(time)
     out: dict[str, Any] = {"dest": dest}
     if when is not None:
@@ -170,10 +175,13 @@ def host_activity(
         out["wmiprvse_children"] = wmiprvse_children(con, dest, lo, hi, limit)
         out["wmic_runs"] = wmic_runs(con, dest, lo, hi, limit)
     if process_name:
-        out["process_info"] = process_info(con, dest, process_name=process_name)
+        out["process_info"] = memoized(
+            memo, ("process_info", dest, process_name),
+            lambda: process_info(con, dest, process_name=process_name))
     if parent_process_name:
-        out["parent_process_info"] = process_info(
-            con, dest, parent_process_name=parent_process_name)
+        out["parent_process_info"] = memoized(
+            memo, ("parent_process_info", dest, parent_process_name),
+            lambda: process_info(con, dest, parent_process_name=parent_process_name))
     if has_table(con, fnd.FINDINGS_TABLE):
         out["earlier_findings"] = earlier_findings(con, dest, when, exclude=finding_id)
     return out
