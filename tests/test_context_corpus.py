@@ -9,6 +9,9 @@ import pytest
 from wmihunt import store
 from wmihunt.context import for_finding, infer_parents, process_tree, remote_origin, subscriptions
 from wmihunt.context.tree import walk
+from wmihunt.detect import run_detections
+from wmihunt.ingest import ingest_paths
+from wmihunt.rules.loader import load_story
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 ATTACK = CORPUS / "sbousseaden__EVTX-ATTACK-SAMPLES"
@@ -20,19 +23,8 @@ def _ingest(*names: str):
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         pytest.skip(f"corpus not present: {missing[0]}")
-    try:
-        from wmihunt.ingest import ingest_paths
-    except ImportError as exc:  # pragma: no cover - depends on the ingest helper's progress
-        pytest.skip(f"ingest pipeline not available yet: {exc}")
     con = store.connect()
-    try:
-        ingest_paths([str(p) for p in paths], con, workers=1)
-    except (ImportError, NotImplementedError, AttributeError) as exc:
-        pytest.skip(f"ingest pipeline not available yet: {type(exc).__name__}: {exc}")
-    if con.execute("SELECT count(*) FROM process_start").fetchone()[0] == 0 and (
-        con.execute("SELECT count(*) FROM wmi_activity").fetchone()[0] == 0
-    ):
-        pytest.skip("ingest pipeline produced no rows yet (readers/normalizers incomplete)")
+    ingest_paths([str(p) for p in paths], con, workers=1)
     infer_parents(con)
     return con
 
@@ -121,11 +113,6 @@ def test_old_4688_parent_inferred_and_origin_both_ends():
 
 def test_detection_3_fires_on_inferred_parent_when_engine_present():
     con = _ingest("Lateral Movement/LM_WMI_4624_4688_TargetHost.evtx")
-    try:
-        from wmihunt.detect import run_detections
-        from wmihunt.rules.loader import load_story
-    except ImportError as exc:
-        pytest.skip(f"detection engine not available yet: {exc}")
     run_detections(con, load_story())
     got = con.execute(
         "SELECT detection_number, parent_inferred, finding_id FROM findings"
@@ -139,11 +126,6 @@ def test_detection_3_fires_on_inferred_parent_when_engine_present():
 def test_consumer_launched_processes_show_their_subscription_when_engine_present():
     con = _ingest("Persistence/wmighost_sysmon_20_21_1.evtx",
                   "Persistence/sysmon_20_21_1_CommandLineEventConsumer.evtx")
-    try:
-        from wmihunt.detect import run_detections
-        from wmihunt.rules.loader import load_story
-    except ImportError as exc:
-        pytest.skip(f"detection engine not available yet: {exc}")
     run_detections(con, load_story())
     got = dict(con.execute(
         "SELECT detection_number, finding_id FROM findings WHERE detection_number IN (3, 6)"

@@ -11,7 +11,6 @@ JSON copy counts as the same event (checked below, not assumed).
 from __future__ import annotations
 
 import csv
-import importlib
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from wmihunt import store
 from wmihunt.detect import run_detections
+from wmihunt.ingest import ingest_paths
 from wmihunt.rules import load_story
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -54,11 +54,6 @@ def _ground_truth() -> tuple[dict[int, set[Key]], set[Key]]:
 def scan() -> dict[int, set[Key]]:
     if not (CORPUS / "ground_truth.csv").is_file():
         pytest.skip(f"corpus not present: {CORPUS}")
-    try:
-        ingest = importlib.import_module("wmihunt.ingest")
-        ingest_paths = ingest.ingest_paths
-    except (ImportError, AttributeError) as exc:
-        pytest.skip(f"ingest pipeline not available yet (wmihunt.ingest.ingest_paths): {exc}")
     con = store.connect()
     ingest_paths([str(CORPUS)], con)
     result = run_detections(con, load_story())

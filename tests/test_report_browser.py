@@ -204,15 +204,11 @@ def test_filters_by_host_detection_and_type(browser, hostile_page):
 
 
 def _screenshot_data() -> tuple[list, list, list, dict | None, dict | None, str]:
-    """The bundled samples through the real pipeline when both exist, else the fixture."""
-    if SAMPLES.is_dir():
-        result = scan_paths([SAMPLES])
-        if not isinstance(result, str) and result[0].findings:
-            case, accounting = result
-            return (case.findings, case.summary, case.entities, accounting, case.overview,
-                    "wmihunt report: samples/logs")  # fmt: skip
-    return (fx.realistic_findings(), fx.realistic_summary(), fx.realistic_entities(),
-            fx.realistic_accounting(), None, "wmihunt report: example case")  # fmt: skip
+    """The bundled samples through the real pipeline (what a new user sees first)."""
+    case, accounting = scan_paths([SAMPLES])
+    assert case.findings, "the bundled samples must produce findings"
+    return (case.findings, case.summary, case.entities, accounting, case.overview,
+            "wmihunt report: samples/logs")  # fmt: skip
 
 
 def test_screenshot_for_the_docs(browser, tmp_path):
