@@ -146,9 +146,9 @@ def host_tables(
         )
         table.add_column("time (UTC)", no_wrap=True, style="dim")
         table.add_column("risk", justify="right", no_wrap=True)
-        table.add_column("detection", ratio=2, overflow="fold")
-        table.add_column("user", ratio=1, overflow="fold")
-        table.add_column("what", ratio=4, overflow="fold")
+        table.add_column("detection", ratio=2, min_width=14, overflow="fold")
+        table.add_column("user", ratio=1, min_width=14, overflow="fold")
+        table.add_column("what", ratio=4, min_width=20, overflow="fold")
         shown = rows if max_rows_per_host is None else rows[:max_rows_per_host]
         for f in shown:
             style = RISK_STYLE[risk_band(f.get("risk_score"))]
