@@ -243,3 +243,31 @@ def test_zip_with_a_damaged_directory_is_not_silently_empty(tmp_path: Path) -> N
     ]
     assert empty_entry.errors == []
     assert empty_entry.warnings == [{"position": "file", "reason": "empty zip archive: no files"}]
+
+
+def test_zip_that_zipfile_itself_cannot_parse(tmp_path: Path) -> None:
+    """Regression (fuzzing): ``zipfile`` raises NotImplementedError (a "version needed to
+    extract" it does not know) and IndexError (an empty member name), not BadZipFile;
+    both escaped the readers and lost the input."""
+    import zipfile
+
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.json", _jsonl(3))
+    data = bytearray(raw.getvalue())
+    central = data.find(b"PK\x01\x02")
+    struct.pack_into("<H", data, central + 6, 212)  # version needed to extract: 21.2
+    (tmp_path / "a_version.zip").write_bytes(bytes(data))
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo(""), _jsonl(3))
+    (tmp_path / "b_unnamed.zip").write_bytes(raw.getvalue())
+    outcome = invariants(tmp_path)  # nothing escapes
+    assert outcome.read == 3
+    events, entries = collect(tmp_path)
+    version, unnamed = entries
+    assert version.errors == [
+        {"position": "file", "reason": "corrupt zip archive: zip file version 21.2"}
+    ]
+    assert (unnamed.path, unnamed.read, unnamed.errors) == (f"{tmp_path / 'b_unnamed.zip'}!", 3, [])
+    assert len(events) == 3

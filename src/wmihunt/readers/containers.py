@@ -184,7 +184,7 @@ class _Walker:
                 archive_size = spool.tell()
                 spool.seek(0)
                 archive = zipfile.ZipFile(spool)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except Exception as exc:  # zipfile raises many types on a damaged archive
             if spool is not None:
                 spool.close()
             yield self._error(chain, "zip", "file", f"corrupt zip archive: {exc}")
@@ -211,7 +211,8 @@ class _Walker:
         self, archive: zipfile.ZipFile, archive_size: int, chain: list[str], depth: int
     ) -> Iterator[Source]:
         expanded_before = 0
-        files = [info for info in archive.infolist() if not info.is_dir()]
+        # not ZipInfo.is_dir(): it raises IndexError on an empty member name
+        files = [i for i in archive.infolist() if not i.filename.endswith("/")]
         if not files:
             fp = archive.fp
             head = b""
@@ -227,7 +228,7 @@ class _Walker:
                 continue
             try:
                 raw = archive.open(info)
-            except (NotImplementedError, zipfile.BadZipFile, OSError, RuntimeError) as exc:
+            except Exception as exc:  # unsupported method, damaged header, encryption...
                 yield self._error(member_chain, "zip", "member", f"cannot read zip member: {exc}")
                 continue
             limits = self._limits(depth)  # the same object for every member
@@ -258,7 +259,7 @@ class _Walker:
         counted = Guarded(stream, self.sink, "tar stream")
         try:
             archive = tarfile.open(fileobj=buffered(counted), mode="r|")  # noqa: SIM115
-        except (tarfile.TarError, OSError, EOFError) as exc:
+        except Exception as exc:  # tarfile raises more than TarError on damaged headers
             yield self._error(chain, "tar", "file", f"corrupt tar archive: {exc}")
             return
         last_name = "(start)"
@@ -267,7 +268,7 @@ class _Walker:
             while True:
                 try:
                     member = archive.next()
-                except (tarfile.TarError, OSError, EOFError) as exc:
+                except Exception as exc:  # TarError, EOFError, and others on damage
                     self.sink.error(
                         f"tar header after member {last_name}",
                         f"corrupt or truncated tar archive ({exc}): the rest is lost",
