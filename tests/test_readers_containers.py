@@ -351,3 +351,21 @@ def test_concatenated_bzip2_streams(tmp_path: Path) -> None:
     events, entries = collect(path)
     assert [e.record_id for e in events] == [1, 2]
     assert one(entries).errors == []
+
+
+def test_non_log_files_inside_a_folder_are_listed_not_errors(tmp_path: Path) -> None:
+    from wmihunt.readers import plan_inputs
+
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "a.jsonl"
+    log.write_text('{"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational"}\n')
+    (tmp_path / "logs" / "README.md").write_text("# notes about this case\n")
+    (tmp_path / "logs" / "hashes.csv").write_text("file,sha256\n")
+    named = tmp_path / "named.txt"
+    named.write_text("plain text named on the command line\n")
+    inputs, not_logs = plan_inputs([str(tmp_path / "logs"), str(named)])
+    assert inputs == [str(log), str(named)]  # a file named explicitly is always read
+    assert sorted(Path(s.path).name for s in not_logs) == ["README.md", "hashes.csv"]
+    for stats in not_logs:
+        assert stats.errors == [] and stats.read == 0 and stats.balanced
+        assert "not a log file" in stats.warnings[0]["reason"]

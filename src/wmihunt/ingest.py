@@ -538,8 +538,10 @@ def ingest_paths(
     rolls back the input being loaded and propagates; inputs committed before it stay.
     ``limits`` are the decompression-bomb limits (default: the readers' module values).
     """
-    inputs = list(readers.iter_inputs(list(paths)))
+    inputs, not_logs = readers.plan_inputs(list(paths))
     case = _Case(con, on_done, limits)
+    for stats in not_logs:
+        case.scan.add(stats)
     stdin_inputs = [p for p in inputs if p == "-"]
     file_inputs = sorted((p for p in inputs if p != "-"), key=_size, reverse=True)
     n_workers = workers if workers is not None else _default_workers(len(file_inputs))

@@ -108,13 +108,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
     con = store.connect(args.db)
-    inputs = list(ingest.readers.iter_inputs(args.paths))
+    n_inputs = len(ingest.readers.plan_inputs(args.paths)[0])
     missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
     for path in missing:
         err.print(f"wmihunt scan: no such file or folder: {path}", markup=False)
     started = time.perf_counter()
-    with scan_progress(err, len(inputs), enabled=not args.quiet) as progress:
-        stats = ingest.ingest_paths(inputs, con, workers=args.workers, on_done=progress)
+    with scan_progress(err, n_inputs, enabled=not args.quiet) as progress:
+        stats = ingest.ingest_paths(args.paths, con, workers=args.workers, on_done=progress)
     read_seconds = time.perf_counter() - started
     scanlog.record(con, stats)
     infer_parents(con)

@@ -3,6 +3,11 @@
 Public API (used by the ingest driver; nothing else in the package touches formats):
 
 - ``iter_inputs(paths) -> Iterator[str]``: expand folders into files (sorted), keep ``-``.
+- ``plan_inputs(paths) -> (inputs, not_logs)``: the same, but a file found *inside a
+  folder* whose first bytes are no supported format (a README, a CSV, a YAML file next
+  to the logs) is not an input: it comes back as a ``FileStats`` with a warning, so it is
+  listed and counted, but is not an input error. A file named explicitly is always read
+  (and gets the "unrecognised format" error when it is not a log).
 - ``read_path(path, want, on_file) -> Iterator[RawEvent]``: open one top-level input
   (file, archive, or ``-`` for stdin), walk archive members transparently, sniff each
   stream's format from its content, and yield the relevant RawEvents. For each file or
@@ -29,6 +34,7 @@ from .compression import Limits
 from .containers import iter_sources
 from .evtx import read_evtx
 from .jsonl import read_json
+from .sniff import HEAD_BYTES, describe_head, sniff
 from .source import Source
 from .xml import read_xml
 
@@ -51,6 +57,34 @@ def iter_inputs(paths: Iterable[str]) -> Iterator[str]:
             yield from _walk_folder(path)
         else:
             yield path
+
+
+def plan_inputs(paths: Iterable[str]) -> tuple[list[str], list[FileStats]]:
+    """Expand ``paths`` like ``iter_inputs``; set aside non-log files found in folders."""
+    inputs: list[str] = []
+    not_logs: list[FileStats] = []
+    for path in paths:
+        if path == "-" or not os.path.isdir(path):
+            inputs.append(path)
+            continue
+        for inner in _walk_folder(path):
+            head = _head(inner)
+            if head is None or sniff(head) != "unknown":
+                inputs.append(inner)  # a log, an archive, empty, or unreadable: read_path says
+                continue
+            stats = FileStats(inner, format="not a log")
+            stats.warn("file start", f"not a log file (first bytes: {describe_head(head)}); "
+                       f"found in folder {path}, not read")  # fmt: skip
+            not_logs.append(stats)
+    return inputs, not_logs
+
+
+def _head(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except OSError:
+        return None
 
 
 def _walk_folder(folder: str) -> Iterator[str]:
@@ -88,4 +122,4 @@ def read_path(
             src.stats.error("file", f"internal reader error: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["Limits", "iter_inputs", "read_path"]
+__all__ = ["Limits", "iter_inputs", "plan_inputs", "read_path"]
