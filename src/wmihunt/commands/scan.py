@@ -60,7 +60,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N",
                    help="worker processes for reading (default: one per core)")
     p.add_argument("--no-context", action="store_true",
-                   help="do not compute per-finding context (faster on huge finding sets)")
+                   help="leave the per-finding context (process tree, origin, subscription, "
+                   "script, activity) out of the JSON/CSV/HTML outputs (faster on huge "
+                   "finding sets); the terminal view never computes it")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing but errors (exit code still tells)")
     p.set_defaults(run=run)
@@ -128,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"wmihunt scan: {exc}", markup=False)
         return EXIT_ERROR
 
-    case = load_case(con, with_context=not args.no_context)
+    # the terminal view shows no per-finding context: compute it only for outputs that do
+    wants_context = bool(args.html or args.output or machine)
+    case = load_case(con, with_context=wants_context and not args.no_context)
     accounting = stats.to_dict()
     accounting["seconds"] = {"read": round(read_seconds, 3),
                              "match": round(result.match_seconds, 3)}
