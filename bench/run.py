@@ -53,6 +53,8 @@ class Case:
     kind: str  # ceiling | scan | scan-context | scan-rules | ...
     argv: list[str]
     stats: str | None = None  # the --stats file the scan writes
+    env: dict[str, str] | None = None  # extra environment variables
+    variant: str = ""  # which wmihunt command (--variant), "" for the default
 
 
 def python() -> str:
@@ -76,9 +78,13 @@ def scan_argv(wmihunt: list[str], target: str, out: str, stats: str, *extra: str
     ]
 
 
-def build_cases(args: argparse.Namespace, tmp: Path) -> list[Case]:
+def build_cases(
+    args: argparse.Namespace, tmp: Path, wmihunt: list[str], variant: str = ""
+) -> list[Case]:
+    """The cases of one wmihunt command; ceilings only for the first (default) variant."""
     py = python()
-    wmihunt = shlex.split(args.wmihunt) if args.wmihunt else [py, "-m", "wmihunt"]
+    tmp = tmp / (variant or "default")
+    tmp.mkdir(exist_ok=True)
     cases: list[Case] = []
     only = set(args.only.split(",")) if args.only else None
 
@@ -91,7 +97,7 @@ def build_cases(args: argparse.Namespace, tmp: Path) -> list[Case]:
             print(f"skip {name}: {folder} missing (bench/make_inputs.py)", file=sys.stderr)
             continue
         d = str(folder)
-        if want("ceiling"):
+        if want("ceiling") and not variant:
             cases.append(
                 Case(
                     f"{name}/ceiling",
@@ -100,7 +106,7 @@ def build_cases(args: argparse.Namespace, tmp: Path) -> list[Case]:
                     [py, str(BENCH / "ceiling.py"), SETS[name], d],
                 )
             )
-        if want("ceiling2") and SETS[name] == "evtx":
+        if want("ceiling2") and SETS[name] == "evtx" and not variant:
             cases.append(
                 Case(
                     f"{name}/ceiling-2proc",
@@ -131,6 +137,12 @@ def build_cases(args: argparse.Namespace, tmp: Path) -> list[Case]:
                     st,
                 )
             )
+        if want("rules-cold") and SIGMA_PC.is_dir():
+            st = str(tmp / f"{name}-rules-cold.json")
+            argv = scan_argv(wmihunt, d, str(tmp / "f.jsonl"), st, "--no-context", "--rules",
+                             str(SIGMA_PC))  # fmt: skip
+            cases.append(Case(f"{name}/scan --no-context +SigmaHQ, rule cache off", name,
+                              "rules-cold", argv, st, {"WMIHUNT_CACHE_DIR": "off"}))  # fmt: skip
         if want("rules") and SIGMA_PC.is_dir():
             st = str(tmp / f"{name}-rules.json")
             cases.append(
@@ -203,13 +215,17 @@ def build_cases(args: argparse.Namespace, tmp: Path) -> list[Case]:
                     st,
                 )
             )
+    if variant:
+        for c in cases:
+            c.name, c.variant = f"{c.name} [{variant}]", variant
     return cases
 
 
 def run_case(case: Case) -> dict:
     if case.stats and os.path.exists(case.stats):
         os.unlink(case.stats)
-    m: Measured = measure(case.argv, cwd=ROOT, interval=0.05)
+    env = {**os.environ, **case.env} if case.env else None
+    m: Measured = measure(case.argv, cwd=ROOT, interval=0.05, env=env)
     rec = m.to_dict()
     if case.kind.startswith("ceiling"):
         try:
@@ -234,7 +250,7 @@ def input_bytes(group: str) -> int:
 
 def summarize(cases: list[Case], runs: dict[str, list[dict]]) -> list[dict]:
     ceilings = {c.group: c.name for c in cases if c.kind == "ceiling"}
-    scans12 = {c.group: c.name for c in cases if c.kind == "scan"}
+    scans12 = {(c.group, c.variant): c.name for c in cases if c.kind == "scan"}
     rows = []
     for case in cases:
         rs = [r for r in runs[case.name] if r["ok"]]
@@ -282,7 +298,10 @@ def summarize(cases: list[Case], runs: dict[str, list[dict]]) -> list[dict]:
             row["mb_per_s"] = size / 1e6 / row["wall_median"]
         for label, ref in (
             ("x_ceiling", ceilings.get(case.group)),
-            ("x_scan12", scans12.get(case.group) if case.kind == "rules" else None),
+            (
+                "x_scan12",
+                scans12.get((case.group, case.variant)) if case.kind.startswith("rules") else None,
+            ),
         ):
             if ref and ref != case.name:
                 ratios = [
@@ -419,13 +438,27 @@ def main() -> int:
     )
     ap.add_argument("--sets", default="evtx,otrf,gen", help="comma-separated bench/data sets")
     ap.add_argument("--runs", type=int, default=3, help="rounds (default 3)")
-    ap.add_argument("--only", help="case kinds: ceiling,ceiling2,scan,context,rules,match,startup")
+    ap.add_argument(
+        "--only", help="case kinds: ceiling,ceiling2,scan,context,rules,rules-cold,match,startup"
+    )
     ap.add_argument("--wmihunt", help="command that runs wmihunt (default: python -m wmihunt)")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="also run the scans with this wmihunt command (e.g. a patched tree), "
+        "side by side with the default, in the same rounds",
+    )
     ap.add_argument("--tag", default="", help="suffix of the result file names")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wmihunt-bench-") as tmpdir:
-        cases = build_cases(args, Path(tmpdir))
+        default = shlex.split(args.wmihunt) if args.wmihunt else [python(), "-m", "wmihunt"]
+        cases = build_cases(args, Path(tmpdir), default)
+        for spec in args.variant:
+            label, _, command = spec.partition("=")
+            cases += build_cases(args, Path(tmpdir), shlex.split(command), label)
         if not cases:
             print("nothing to run", file=sys.stderr)
             return 2
