@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import orjson
 
+from ..accounting import FileStats
 from ..events import RawEvent, Relevance
 from .json_dialects import peek, to_event
 from .source import Source
@@ -64,27 +65,37 @@ def _lines(
     stats = src.stats
     readline = stream.readline
     decided: dict[object, bool] = {}  # want() answers per (channel, event id)
+    skipped: dict[tuple[str, int | str], int] = {}  # peeked skips, added to stats in bulk
     number = offset
     line = first.removeprefix(_BOM)
-    while line:
-        number += 1
-        if len(line) > limit and not line.endswith(b"\n"):
-            while True:  # drop the rest of the line without holding it
-                more = readline(1 << 20)
-                if not more or more.endswith(b"\n"):
-                    break
-            stats.reject(f"line {number}", f"line longer than {limit:,} bytes: not read")
-        else:
-            text = line.strip(_SPACE)
-            if text:
-                event = _line_event(src, want, text, number, decided)
-                if event is not None:
-                    yield event
-        line = readline(limit + 1)
+    try:
+        while line:
+            number += 1
+            if len(line) > limit and not line.endswith(b"\n"):
+                while True:  # drop the rest of the line without holding it
+                    more = readline(1 << 20)
+                    if not more or more.endswith(b"\n"):
+                        break
+                _flush(stats, skipped)
+                stats.reject(f"line {number}", f"line longer than {limit:,} bytes: not read")
+            else:
+                text = line.strip(_SPACE)
+                if text:
+                    event = _line_event(src, want, text, number, decided, skipped)
+                    if event is not None:
+                        yield event
+            line = readline(limit + 1)
+    finally:
+        _flush(stats, skipped)
 
 
 def _line_event(
-    src: Source, want: Relevance, text: bytes, number: int, decided: dict[object, bool]
+    src: Source,
+    want: Relevance,
+    text: bytes,
+    number: int,
+    decided: dict[object, bool],
+    skipped: dict[tuple[str, int | str], int],
 ) -> RawEvent | None:
     if text[-1:] == b"}" and text[:1] == b"{":
         ident = peek(text)
@@ -93,9 +104,21 @@ def _line_event(
             if relevant is None:
                 relevant = decided[ident] = bool(want(*ident))
             if not relevant and _utf8(text):
-                src.stats.skip(*ident)
+                skipped[ident] = skipped.get(ident, 0) + 1
                 return None
+    _flush(src.stats, skipped)  # keep the accounting in line order before touching it
     return _decode(src, want, text, number, f"line {number}")
+
+
+def _flush(stats: FileStats, skipped: dict[tuple[str, int | str], int]) -> None:
+    """Add the pending peeked skips to ``stats`` (the same result as one ``stats.skip``
+    per line, without formatting the counter key for every skipped line)."""
+    if skipped:
+        for (channel, event_id), n in skipped.items():
+            stats.read += n
+            stats.skipped += n
+            stats.skipped_by_event[f"{channel}:{event_id}"] += n
+        skipped.clear()
 
 
 def _utf8(text: bytes) -> bool:
