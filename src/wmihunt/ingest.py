@@ -65,6 +65,11 @@ PAUSE_ENV = "WMIHUNT_TEST_PAUSE_BEFORE_COMMIT"
 
 _HASH_CHUNK = 1 << 20
 
+#: A group of inputs is committed when it holds BATCH_ROWS rows, this many inputs, or
+#: was started this many seconds ago (what an interrupted scan may have to read again).
+GROUP_INPUTS = 256
+GROUP_SECONDS = 2.0
+
 
 @dataclass(slots=True)
 class IngestStats(ScanStats):
@@ -208,6 +213,9 @@ class _WorkerResult:
     path: str
     entries: list[FileStats]
     batches: list[tuple[str, str]] = field(default_factory=list)  # (table, parquet file)
+    #: the file's last, partial batch per model, sent back through the pipe (no spill)
+    tables: list[tuple[str, pa.Table]] = field(default_factory=list)
+    rows: int = 0  # rows in batches + tables
     sha256: str | None = None
     size: int | None = None
     #: set when the content was already in the case: the file was not read
@@ -242,6 +250,10 @@ def _worker(path: str, scratch: str, limits: readers.Limits | None) -> _WorkerRe
         return result
 
     def emit(table: str, batch: pa.Table) -> None:
+        result.rows += batch.num_rows
+        if batch.num_rows < BATCH_ROWS:  # the file's last batch: small, goes back in memory
+            result.tables.append((table, batch))
+            return
         # a unique name: worker processes are reused across files
         fd, out = tempfile.mkstemp(prefix=f"{table}-", suffix=".parquet", dir=scratch)
         os.close(fd)
@@ -298,6 +310,13 @@ class _InputLoad:
         target = self._target(table)
         got = self.con.execute(
             f"INSERT INTO {target} BY NAME SELECT * FROM read_parquet(?)", [parquet]
+        ).fetchone()
+        self.rows += int(got[0]) if got else 0
+
+    def add_parquets(self, table: str, parquets: list[str]) -> None:
+        target = self._target(table)
+        got = self.con.execute(
+            f"INSERT INTO {target} BY NAME SELECT * FROM read_parquet(?)", [parquets]
         ).fetchone()
         self.rows += int(got[0]) if got else 0
 
@@ -366,6 +385,10 @@ class _Case:
         self.scan_id = uuid.uuid4().hex
         self.hashes, self.paths = scanlog.loaded_inputs(con)
         self.loads = 0
+        #: inputs read but not committed yet: committed together (whole inputs only)
+        self._group: list[_WorkerResult] = []
+        self._group_rows = 0
+        self._group_started = 0.0
         pause = os.environ.get(PAUSE_ENV, "")
         self.pause_at = int(pause) if pause.isdigit() else 0
 
@@ -462,6 +485,84 @@ class _Case:
             self._rollback()
             raise
 
+    def add_result(self, result: _WorkerResult) -> None:
+        """A worker's input. New content at a new path joins the pending group (committed
+        by ``flush_group``); a duplicate, a failed worker or a grown file first commits the
+        group, then goes through ``load_result`` on its own, as before."""
+        sha = result.sha256
+        plain = (
+            not result.failed
+            and result.duplicate_of is None
+            and (sha is None or sha not in self.hashes)
+            and self._dedupe_path(result.path) is None
+        )
+        if not plain:
+            self.flush_group()
+            self.load_result(result)
+            return
+        if sha is not None:
+            self.hashes[sha] = result.path  # a later copy in this scan is a duplicate
+        if not self._group:
+            self._group_started = time.monotonic()
+        self._group.append(result)
+        self._group_rows += result.rows
+        if (
+            self._group_rows >= BATCH_ROWS
+            or len(self._group) >= GROUP_INPUTS
+            or time.monotonic() - self._group_started >= GROUP_SECONDS
+            or self.pause_at  # the test hook counts commits input by input
+        ):
+            self.flush_group()
+
+    def flush_group(self) -> None:
+        """Commit the pending inputs in ONE transaction: one Arrow INSERT per model (the
+        small batches concatenated; spilled Parquet read in one ``read_parquet`` list), one
+        Arrow INSERT per scan-log table. Whole inputs only, so an interrupted scan still
+        leaves only complete inputs; the test hook pauses before the commit of the group
+        that holds the N-th input."""
+        group, self._group, self._group_rows = self._group, [], 0
+        if not group:
+            return
+        self._begin()
+        try:
+            by_table: dict[str, list[pa.Table]] = {}
+            for result in group:
+                for table, batch in result.tables:
+                    by_table.setdefault(table, []).append(batch)
+            load = _InputLoad(self.con, None)
+            for table, batches in by_table.items():
+                load.add_arrow(table, pa.concat_tables(batches).combine_chunks())
+            spills: dict[str, list[str]] = {}
+            for result in group:
+                for table, parquet in result.batches:
+                    spills.setdefault(table, []).append(parquet)
+            for table, files in spills.items():
+                load.add_parquets(table, files)
+            when = scanlog.now()
+            rows = [
+                scanlog.InputRow(r.path, r.sha256, r.size, scanlog.LOADED, r.rows, 0)
+                for r in group
+            ]
+            scanlog.write_group(self.con, [(r.path, r.entries) for r in group], rows,
+                                scan_id=self.scan_id, when=when)  # fmt: skip
+            before = self.loads
+            self.loads += len(group)
+            if before < self.pause_at <= self.loads:
+                self._pause()
+            self.con.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            for result in group:
+                for _, parquet in result.batches:
+                    with contextlib.suppress(OSError):
+                        os.unlink(parquet)
+        for result in group:
+            self.paths.add(result.path)
+            self._finish(result.path, result.entries)
+        self.scan.rows_added += load.rows
+
     def load_result(self, result: _WorkerResult) -> None:
         try:
             if result.failed:
@@ -478,6 +579,8 @@ class _Case:
                 load = _InputLoad(self.con, self._dedupe_path(result.path))
                 for table, parquet in result.batches:
                     load.add_parquet(table, parquet)
+                for table, batch in result.tables:
+                    load.add_arrow(table, batch)
                 added, already = load.finish()
                 self._note_already(result.entries, result.path, already)
                 row = scanlog.InputRow(result.path, sha, result.size, scanlog.LOADED, added,
@@ -551,7 +654,8 @@ def ingest_paths(
             case.load_serial(path)
     else:
         for result in _parallel(file_inputs, n_workers, dict(case.hashes), limits):
-            case.load_result(result)
+            case.add_result(result)
+        case.flush_group()
     for path in stdin_inputs:
         case.load_stdin(path)
     return case.scan
@@ -569,10 +673,12 @@ def _parallel(
             pool.submit(_worker, p, scratch, limits): p for p in paths
         }
         for future in as_completed(futures):
+            # forget the future once consumed: it holds the result (Arrow batches), and
+            # as_completed releases only its own references
+            path = futures.pop(future)
             try:
                 result = future.result()
             except Exception as exc:  # a crashed worker loses one file, never the scan
-                path = futures[future]
                 stats = FileStats(path)
                 stats.error("file", f"worker failed: {type(exc).__name__}: {exc}")
                 result = _WorkerResult(path, [stats], failed=True)

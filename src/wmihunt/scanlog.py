@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from .accounting import FileStats, ScanStats
 
@@ -98,6 +99,54 @@ def write_input(
         [scan_id, when, row.path, row.sha256, row.size, row.status, row.rows_added,
          row.rows_already],
     )  # fmt: skip
+
+
+def write_group(
+    con: duckdb.DuckDBPyConnection,
+    entries: list[tuple[str, list[FileStats]]],
+    inputs: list[InputRow],
+    *,
+    scan_id: str,
+    when: dt.datetime,
+) -> None:
+    """Both tables' rows for several inputs, as one Arrow insert each (``executemany``
+    runs one statement per row: ~1 ms each). The caller owns the transaction."""
+    files = [(path, f) for path, group in entries for f in group]
+    if files:
+        table = pa.table({
+            "scanned_at": pa.array([when] * len(files), pa.timestamp("us")),
+            "path": [f.path for _, f in files],
+            "format": [f.format for _, f in files],
+            "read": pa.array([f.read for _, f in files], pa.int64()),
+            "normalized": pa.array([f.normalized for _, f in files], pa.int64()),
+            "skipped": pa.array([f.skipped for _, f in files], pa.int64()),
+            "rejected": pa.array([f.rejected for _, f in files], pa.int64()),
+            "detail": [orjson.dumps(f.to_dict()).decode() for _, f in files],
+            "input": [path for path, _ in files],
+            "scan_id": [scan_id] * len(files),
+        })  # fmt: skip
+        _insert(con, TABLE, table)
+    if inputs:
+        table = pa.table({
+            "scan_id": [scan_id] * len(inputs),
+            "scanned_at": pa.array([when] * len(inputs), pa.timestamp("us")),
+            "path": [r.path for r in inputs],
+            "sha256": pa.array([r.sha256 for r in inputs], pa.string()),
+            "size": pa.array([r.size for r in inputs], pa.int64()),
+            "status": [r.status for r in inputs],
+            "rows_added": pa.array([r.rows_added for r in inputs], pa.int64()),
+            "rows_already": pa.array([r.rows_already for r in inputs], pa.int64()),
+        })  # fmt: skip
+        _insert(con, INPUTS, table)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, target: str, table: pa.Table) -> None:
+    con.register("_wmihunt_log", table)
+    try:
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        con.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _wmihunt_log")
+    finally:
+        con.unregister("_wmihunt_log")
 
 
 def loaded_inputs(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str], set[str]]:
