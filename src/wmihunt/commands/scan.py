@@ -88,11 +88,27 @@ def _load_rules(args: argparse.Namespace, err: Console) -> RuleSet | None:
             err.print(f"wmihunt scan: --rules {directory!r} is not a folder")
             return None
         rules.extend(load_rules_dir(directory))
-    for rejected in rules.rejected:
-        err.print(f"wmihunt scan: rule not used: {rejected.path}: {rejected.category}: "
-                  f"{rejected.detail}",
-                  markup=False, highlight=False)
+    _report_rejected(rules, err)
     return rules
+
+
+def _report_rejected(rules: RuleSet, err: Console, limit: int = 20) -> None:
+    """One short line per rule that cannot run (capped), then the counts by reason.
+
+    The full reason (e.g. the list of known fields) is shown by ``wmihunt rules list
+    --rules DIR``.
+    """
+    for rejected in rules.rejected[:limit]:
+        detail = rejected.detail.split("; known fields")[0].splitlines()[0][:160]
+        err.print(f"wmihunt scan: rule not used: {rejected.path}: {rejected.category}: "
+                  f"{detail}", markup=False, highlight=False)  # fmt: skip
+    if rules.rejected:
+        counts = ", ".join(f"{n} {why}" for why, n in rules.rejected_by_reason().most_common())
+        more = f" ({len(rules.rejected) - limit} not listed above)" if (
+            len(rules.rejected) > limit) else ""  # fmt: skip
+        err.print(f"wmihunt scan: {len(rules.rejected)} rules not used{more}: {counts}; "
+                  "`wmihunt rules list --rules DIR` gives every reason",
+                  markup=False, highlight=False)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
