@@ -112,7 +112,7 @@ def _report_rejected(rules: RuleSet, err: Console, limit: int = 20) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # messages stay one line each (grep-able)
     machine = args.format != "table"
     to_stdout = machine and args.output in (None, "-")
     quiet = args.quiet or to_stdout

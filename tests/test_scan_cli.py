@@ -1,0 +1,94 @@
+"""`wmihunt scan` end to end: exit codes, --stats shape, filters, user-rule reporting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wmihunt.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "logs"
+FALCON = SAMPLES / "ws02_falcon.jsonl.gz"
+
+BENIGN = (
+    '{"event_simpleName":"ProcessRollup2","ComputerName":"WS09","UserName":"alice",'
+    '"timestamp":"1710237600000","ImageFileName":"\\\\Device\\\\HarddiskVolume2\\\\Windows'
+    '\\\\explorer.exe","CommandLine":"C:\\\\Windows\\\\explorer.exe",'
+    '"ParentBaseFileName":"userinit.exe","RawProcessId":"4242","TargetProcessId":"1",'
+    '"ParentProcessId":"2"}\n'
+)
+
+
+def test_stats_file_has_the_documented_shape(tmp_path: Path) -> None:
+    stats = tmp_path / "stats.json"
+    code = main(["scan", str(FALCON), "-q", "--stats", str(stats)])
+    assert code == 1  # findings
+    data = json.loads(stats.read_text())
+    assert set(data["totals"]) >= {"read", "normalized", "skipped", "rejected"}
+    (entry,) = data["files"]
+    assert entry["path"].endswith("ws02_falcon.jsonl.gz")
+    assert entry["format"] == "jsonl"
+    assert entry["read"] == entry["normalized"] + entry["skipped"] + entry["rejected"] > 0
+    assert entry["errors"] == []
+    assert data["totals"]["read"] == entry["read"]
+
+
+def test_exit_code_is_zero_without_findings(tmp_path: Path) -> None:
+    log = tmp_path / "benign.jsonl"
+    log.write_text(BENIGN)
+    assert main(["scan", str(log), "-q"]) == 0
+
+
+def test_exit_code_is_two_when_an_input_is_unreadable_and_others_still_scanned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junk = tmp_path / "junk.evtx"
+    junk.write_bytes(b"\x00\x01garbage that is no log" * 10)
+    out = tmp_path / "f.jsonl"
+    code = main(["scan", str(junk), str(FALCON), "--format", "jsonl", "-o", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "junk.evtx" in err and "unrecognised format" in err
+    assert "Traceback" not in err
+    assert len(out.read_text().splitlines()) == 11  # the good file's findings are all there
+
+
+def test_detection_filter_and_unknown_detection(tmp_path: Path) -> None:
+    out = tmp_path / "f.jsonl"
+    assert main(["scan", str(FALCON), "-q", "--detection", "11", "--format", "jsonl",
+                 "-o", str(out)]) == 1  # fmt: skip
+    names = {json.loads(line)["detection"] for line in out.read_text().splitlines()}
+    assert names == {"WMIC XSL Execution via URL"}
+    assert main(["scan", str(FALCON), "-q", "--detection", "no such rule"]) == 2
+
+
+def test_user_rules_that_cannot_run_are_listed_briefly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bad_field.yml").write_text(
+        "title: Uses a field the models do not have\nid: 5f0c1d8e-0000-4000-8000-000000000001\n"
+        "logsource: {product: windows, category: process_creation}\n"
+        "detection: {sel: {Description: x}, condition: sel}\nlevel: low\n"
+    )
+    (rules / "good.yml").write_text(
+        "title: Explorer started\nid: 5f0c1d8e-0000-4000-8000-000000000002\n"
+        "logsource: {product: windows, category: process_creation}\n"
+        "detection: {sel: {Image|endswith: '\\explorer.exe'}, condition: sel}\nlevel: low\n"
+    )
+    log = tmp_path / "benign.jsonl"
+    log.write_text(BENIGN)
+    out = tmp_path / "f.jsonl"
+    code = main(["scan", str(log), "--rules", str(rules), "--format", "jsonl", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert [json.loads(x)["detection"] for x in out.read_text().splitlines()] == [
+        "Explorer started"
+    ]
+    lines = [x for x in err.splitlines() if x.startswith("wmihunt scan:")]
+    assert any("bad_field.yml" in x and "unknown field" in x for x in err.split("wmihunt scan:"))
+    assert "1 rules not used" in err.replace("\n", " ")
+    assert len(lines) <= 4
