@@ -11,7 +11,6 @@ from wmihunt.context.scripts import (
     detect_spanning,
     reassembled_scripts,
     script_context,
-    spanning_sql,
 )
 from wmihunt.models import MODELS
 
@@ -97,21 +96,3 @@ def test_script_context_truncates_long_text():
     load(con, "script_block", [part("x", 1, 1, "A" * 50)])
     ctx = script_context(con, "x", max_chars=10)
     assert ctx["text"] == "A" * 10 and ctx["truncated"] is True and ctx["length"] == 50
-
-
-def test_spanning_sql_takes_a_rule_predicate_and_returns_script_block_rows():
-    con = store.connect()
-    a, b, c = three_parts()
-    load(con, "script_block", [part("p1", 1, 3, a), part("p2", 2, 3, b), part("p3", 3, 3, c),
-                               part("w1", 1, 2, "Invoke-WmiExec x", block="{W}"),
-                               part("w2", 2, 2, "y", block="{W}")])
-    where = "lower(script_block_text) LIKE '%invoke-wmiexec%'"
-    cur = con.execute(spanning_sql(where))
-    names = [d[0] for d in cur.description]
-    assert names == MODELS["script_block"].column_names  # same shape as the table
-    (row,) = cur.fetchall()
-    got = dict(zip(names, row, strict=True))
-    assert got["uid"] == "p1" and got["script_block_text"] == SCRIPT
-    # a t.-qualified predicate works too; the per-part match ("{W}") is never repeated
-    assert len(con.execute(spanning_sql(
-        "contains(lower(t.script_block_text), 'invoke-wmiexec')")).fetchall()) == 1

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ..reassembly import EXTRA_COLUMNS, REASSEMBLED_SQL
+from ..reassembly import REASSEMBLED_SQL
 from ._sql import rows
 
 #: Scripts whose whole text contains the needle (``$needle``, lower case) while no single
@@ -33,33 +33,6 @@ WHERE r.parts > 1
 
 DEFAULT_MAX_CHARS = 200_000
 
-
-
-def spanning_sql(where: str) -> str:
-    """A SELECT of reassembled scripts, in exactly the ``script_block`` columns, that satisfy
-    ``where`` while none of their parts does alone.
-
-    ``where`` is a rule's predicate over one ``script_block`` row (bare column names, or
-    qualified with ``t.``), e.g. the compiled WHERE of detection 2. The row's ``uid`` and
-    evidence are the first part's; ``script_block_text`` is the whole script. The detection
-    engine can UNION this with its per-part source so detection 2 fires when
-    ``invoke-wmiexec`` spans a part boundary, without changing any per-part finding.
-    """
-    return f"""
-        WITH part_hits AS (
-            SELECT DISTINCT lower(t.dest) AS host, t.script_block_id
-            FROM script_block AS t
-            WHERE t.script_block_id IS NOT NULL AND ({where})
-        )
-        SELECT t.* EXCLUDE ({", ".join(EXTRA_COLUMNS)})
-        FROM ({REASSEMBLED_SQL}) AS t
-        WHERE t.parts > 1 AND ({where})
-          AND NOT EXISTS (
-              SELECT 1 FROM part_hits AS h
-              WHERE h.host IS NOT DISTINCT FROM lower(t.dest)
-                AND h.script_block_id = t.script_block_id
-          )
-    """
 
 
 def reassembled_scripts(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
