@@ -218,11 +218,11 @@ def entity_table(entities: Iterable[Mapping[str, Any]], *, top: int = 10) -> Tab
     if not rows:
         return None
     table = Table(title="top entities by risk", title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("entity", min_width=24, overflow="fold")
+    table.add_column("entity", min_width=22, overflow="fold")
     table.add_column("type")
     table.add_column("risk", justify="right")
     table.add_column("detections", justify="right")
-    table.add_column("ATT&CK", overflow="fold")
+    table.add_column("ATT&CK", max_width=18, overflow="fold")
     table.add_column("", min_width=7, no_wrap=True)
     for e in rows:
         table.add_row(
