@@ -221,7 +221,7 @@ def entity_table(entities: Iterable[Mapping[str, Any]], *, top: int = 10) -> Tab
     table.add_column("entity", min_width=22, overflow="fold")
     table.add_column("type")
     table.add_column("risk", justify="right")
-    table.add_column("detections", justify="right")
+    table.add_column("rules", justify="right")
     table.add_column("ATT&CK", max_width=18, overflow="fold")
     table.add_column("", min_width=7, no_wrap=True)
     for e in rows:
