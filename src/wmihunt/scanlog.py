@@ -25,7 +25,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from .accounting import FileStats, ScanStats
+from .accounting import FileStats
 
 TABLE = "scan_files"
 INPUTS = "scan_inputs"
@@ -161,18 +161,6 @@ def loaded_inputs(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str], set[s
         if sha is not None:
             hashes.setdefault(sha, path)
     return hashes, {path for _, path in rows}
-
-
-def record(con: duckdb.DuckDBPyConnection, stats: ScanStats) -> None:
-    """Append one ``scan_files`` row per file entry of ``stats``.
-
-    A no-op for the result of ``ingest.ingest_paths``, which logs each input as it
-    commits it (``stats.logged``): recording again would list its files twice.
-    """
-    if getattr(stats, "logged", False):
-        return
-    create(con)
-    write_entries(con, stats.files)
 
 
 def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 
-from .. import ingest, scanlog, store
+from .. import ingest, readers, store
 from ..case import load_case
 from ..cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 from ..context.parents import infer_parents
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
     con = store.connect(args.db)
-    n_inputs = len(ingest.readers.plan_inputs(args.paths)[0])
+    n_inputs = len(readers.plan_inputs(args.paths)[0])
     missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
     for path in missing:
         err.print(f"wmihunt scan: no such file or folder: {path}", markup=False)
@@ -134,7 +134,6 @@ def run(args: argparse.Namespace) -> int:
     with scan_progress(err, n_inputs, enabled=not args.quiet) as progress:
         stats = ingest.ingest_paths(args.paths, con, workers=args.workers, on_done=progress)
     read_seconds = time.perf_counter() - started
-    scanlog.record(con, stats)
     infer_parents(con)
 
     try:
