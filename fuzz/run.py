@@ -3,7 +3,7 @@
     python fuzz/run.py                          # every target, 60 s each, best engine
     python fuzz/run.py evtx xml --seconds 600   # chosen targets, longer
     python fuzz/run.py --runs 1000000 --engine atheris --report fuzz/work/long.json
-    python fuzz/run.py --replay fuzz/work/crashes/xml/3f2a...   # re-run one saved input
+    python fuzz/run.py --replay fuzz/work/crashes/xml/3f2a... xml   # re-run one input
 
 Engines: ``atheris`` (coverage-guided libFuzzer over instrumented wmihunt code, with the
 format-aware mutators of ``mutators`` mixed into libFuzzer's own) when it is installed,
