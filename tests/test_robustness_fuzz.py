@@ -89,23 +89,11 @@ def test_invariants_catch_what_they_claim(tmp_path: Path) -> None:
         targets.check_entries([], 0)
 
 
-def test_mutators_never_raise_and_stay_bounded() -> None:
+def test_mutators_never_raise_and_stay_bounded(tmp_path: Path) -> None:
+    seeds.generate(tmp_path, corpus=None)
     rng = random.Random(5)
-    pool = {t: seeds.load(_seeds_once(), t) for t in TARGETS}
+    pool = {t: seeds.load(tmp_path, t) for t in TARGETS}
     for _ in range(300):
         target = rng.choice(TARGETS)
         data = mutators.mutate(target, rng.choice(pool[target]), rng, pool[target])
         assert isinstance(data, bytes) and len(data) <= mutators.MAX_INPUT
-
-
-_SEEDS: list[Path] = []
-
-
-def _seeds_once() -> Path:
-    if not _SEEDS:
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="wmihunt-seeds-"))
-        seeds.generate(folder, corpus=None)
-        _SEEDS.append(folder)
-    return _SEEDS[0]
