@@ -323,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = _seeds()
         seeds.generate(seeds_dir, corpus=None if args.no_corpus else seeds.CORPUS)
     engine = _engine(args.engine)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results = []
     for target in chosen:
         res = run_target(target, args, engine)
@@ -335,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     report = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0],
         "budget": {"seconds": args.seconds, "runs": args.runs, "timeout": args.timeout},
         "targets": results,
