@@ -26,6 +26,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -254,6 +255,7 @@ def run_target(target: str, args: argparse.Namespace, engine: str) -> dict[str, 
     result: dict[str, Any] = {"target": target, "engine": engine, "execs": 0}
     if stats_file.exists():
         result = json.loads(stats_file.read_text())
+    scratch_dir = Path(result["scratch"]).parent if result.get("scratch") else None
     if hung:
         result["hard_hangs"] = 1
         scratch = result.get("scratch")
@@ -263,7 +265,8 @@ def run_target(target: str, args: argparse.Namespace, engine: str) -> dict[str, 
             keep.parent.mkdir(parents=True, exist_ok=True)
             keep.write_bytes(data)
             result["hang_input"] = str(keep)
-            Path(scratch).unlink()
+    if scratch_dir is not None and scratch_dir.name.startswith("wmihunt-fuzz-"):
+        shutil.rmtree(scratch_dir, ignore_errors=True)  # libFuzzer exits without cleanup
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     result["exit_code"] = proc.returncode
     if engine == "atheris":
