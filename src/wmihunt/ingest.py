@@ -10,7 +10,9 @@ Interruption and re-runs (``docs/robustness.md``):
 
 - **Whole files.** Each top-level input is loaded in ONE transaction together with its
   scan-log rows (``scanlog``): a scan stopped by Ctrl-C or killed leaves a case that holds
-  every input it committed, complete, and nothing of the others.
+  every input it committed, complete, and nothing of the others. Small inputs read by
+  worker processes share a transaction (``flush_group``: up to ``GROUP_INPUTS`` inputs,
+  ``BATCH_ROWS`` rows or ``GROUP_SECONDS``), still whole inputs only.
 - **Files by content.** Each input is identified by the SHA-256 of its bytes, computed
   in the worker that reads it (regular files; stdin is hashed as it is read). An input
   whose content is already in the case is not read again (``duplicate``), so running the
@@ -20,9 +22,10 @@ Interruption and re-runs (``docs/robustness.md``):
   member, record id or line) is not in the case yet are added.
 
 Test hook: with ``WMIHUNT_TEST_PAUSE_BEFORE_COMMIT=N`` in the environment, the driver
-writes ``wmihunt-test-hook: paused before commit N`` to stderr and sleeps just before
-committing the N-th input it loads (its rows written, not committed), so a test can kill
-the scan at that exact point. Nothing else reads this variable.
+writes ``wmihunt-test-hook: paused before commit N`` to stderr and sleeps just before the
+commit that holds the N-th input it loads (its rows written, not committed; with worker
+processes that commit may hold a group of inputs), so a test can kill the scan at that
+exact point. Nothing else reads this variable, and it changes nothing else.
 """
 
 from __future__ import annotations
@@ -510,7 +513,6 @@ class _Case:
             self._group_rows >= BATCH_ROWS
             or len(self._group) >= GROUP_INPUTS
             or time.monotonic() - self._group_started >= GROUP_SECONDS
-            or self.pause_at  # the test hook counts commits input by input
         ):
             self.flush_group()
 
@@ -540,8 +542,7 @@ class _Case:
                 load.add_parquets(table, files)
             when = scanlog.now()
             rows = [
-                scanlog.InputRow(r.path, r.sha256, r.size, scanlog.LOADED, r.rows, 0)
-                for r in group
+                scanlog.InputRow(r.path, r.sha256, r.size, scanlog.LOADED, r.rows, 0) for r in group
             ]
             scanlog.write_group(self.con, [(r.path, r.entries) for r in group], rows,
                                 scan_id=self.scan_id, when=when)  # fmt: skip
@@ -661,10 +662,35 @@ def ingest_paths(
     return case.scan
 
 
+_SPILL_PREFIX = "wmihunt-spill-"
+
+
+def _sweep_stale_spills() -> None:
+    """Remove spill folders of scans that were killed (their process is gone)."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(_SPILL_PREFIX):
+            continue
+        pid = name[len(_SPILL_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:  # gone: nobody will load these Parquet files
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except OSError:
+            pass  # alive (or not ours to signal): leave it
+
+
 def _parallel(
     paths: list[str], n_workers: int, known: dict[str, str], limits: readers.Limits | None
 ) -> Iterator[_WorkerResult]:
-    scratch = tempfile.mkdtemp(prefix="wmihunt-")
+    _sweep_stale_spills()
+    scratch = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
     pool = ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker,
                                initargs=(known,))  # fmt: skip
     finished = False
