@@ -376,3 +376,25 @@ def test_ctrl_c_in_process_rolls_back_the_file_being_read(
     run_detections(con, load_story())
     assert ingest.table_counts(con)["process_start"] == 12
     con.close()
+
+
+def test_spill_folders_of_killed_scans_are_swept(tmp_path: Path) -> None:
+    import tempfile
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is free now (reuse within this test is not a concern)
+    stale = Path(tempfile.gettempdir()) / f"wmihunt-spill-{dead.pid}-test"
+    stale.mkdir()
+    (stale / "process_start-x.parquet").write_bytes(b"PAR1")
+    mine = Path(tempfile.gettempdir()) / f"wmihunt-spill-{os.getpid()}-test"
+    mine.mkdir()
+    try:
+        for i in range(2):
+            (tmp_path / f"{i}.json").write_text(nxlog_line(RecordNumber=i) + "\n")
+        con = store.connect()
+        assert ingest.ingest_paths([str(tmp_path)], con, workers=2).rows_added == 2
+        con.close()
+        assert not stale.exists() and mine.exists()  # a live process's folder stays
+    finally:
+        shutil.rmtree(stale, ignore_errors=True)
+        shutil.rmtree(mine, ignore_errors=True)
