@@ -281,6 +281,22 @@ def run_target(target: str, args: argparse.Namespace, engine: str) -> dict[str, 
     return result
 
 
+def _commit() -> str | None:
+    """The checked-out commit (the code under test), if this is a git clone."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
 def replay(path: Path, target: str) -> int:
     targets = _targets()
     targets.use_fuzz_limits()
@@ -299,7 +315,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds before an input hangs")
     p.add_argument("--rss-mb", type=int, default=3072, help="memory limit of a child (atheris)")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="seeds, corpus, crashes")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random engine's seed (default: a fresh one, printed and kept in the report; "
+        "runs with the same seed repeat the same inputs)",
+    )
     p.add_argument("--fresh-seeds", action="store_true", help="regenerate the seed corpus")
     p.add_argument("--no-corpus", action="store_true", help="seeds from samples/ only")
     p.add_argument("--report", type=Path, help="write the JSON report here")
@@ -326,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         seeds = _seeds()
         seeds.generate(seeds_dir, corpus=None if args.no_corpus else seeds.CORPUS)
     engine = _engine(args.engine)
+    if args.seed is None:
+        args.seed = int.from_bytes(os.urandom(4), "big")
+    print(f"seed {args.seed}", flush=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     results = []
     for target in chosen:
@@ -343,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "python": sys.version.split()[0],
         "budget": {"seconds": args.seconds, "runs": args.runs, "timeout": args.timeout},
+        "seed": args.seed,
+        "commit": _commit(),
         "targets": results,
     }
     if args.report:
