@@ -364,13 +364,13 @@ def test_ctrl_c_in_process_rolls_back_the_file_being_read(
             raise KeyboardInterrupt  # ...then Ctrl-C before the commit
         return entries
 
-    monkeypatch.setattr(ingest, "normalize_path", interrupted)
+    monkeypatch.setattr(ingest.normalizing, "normalize_path", interrupted)
     con = store.connect(tmp_path / "case.duckdb")
     with pytest.raises(KeyboardInterrupt):
         _ingest(con, *paths)
     assert ingest.table_counts(con)["process_start"] == 6  # two whole files
     assert len(scanlog.inputs(con)) == 2
-    monkeypatch.setattr(ingest, "normalize_path", real)
+    monkeypatch.setattr(ingest.normalizing, "normalize_path", real)
     stats = _ingest(con, *paths)
     assert (stats.rows_added, stats.duplicates) == (6, 2)
     run_detections(con, load_story())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -14,22 +15,28 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .commands import investigate, report, rules_cmd, scan
+#: Command name -> its module in ``commands/``.
+COMMANDS = {"scan": "scan", "investigate": "investigate", "report": "report", "rules": "rules_cmd"}
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with a known ``command``, only that command's module is imported (a
+    scan starts reading sooner), else all of them (``--help`` lists every command)."""
+    names = [command] if command in COMMANDS else list(COMMANDS)
     parser = argparse.ArgumentParser(
         prog="wmihunt",
         description="Hunt suspicious WMI use in Windows logs (EVTX, XML, JSON, CrowdStrike).",
     )
     parser.add_argument("--version", action="version", version=f"wmihunt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (scan, investigate, report, rules_cmd):
-        command.add_parser(sub)
+    for name in names:
+        importlib.import_module(f".commands.{COMMANDS[name]}", __package__).add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

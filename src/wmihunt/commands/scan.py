@@ -7,20 +7,15 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from rich.console import Console
 
-from .. import ingest, readers, store
-from ..case import load_case
 from ..cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
-from ..context.parents import infer_parents
-from ..detect import run_detections
-from ..report import csv_out, html, jsonl, terminal, timesketch
-from ..report._io import open_binary
-from ..report.progress import scan_progress
-from ..rules.loader import RuleSet, load_rules_dir, load_story
+
+if TYPE_CHECKING:
+    from ..ingest import Reading
+    from ..rules.loader import RuleSet
 
 #: --format choices. "table" is the terminal view; the others are machine formats.
 FORMATS = ("table", "jsonl", "json", "csv", "timesketch")
@@ -36,35 +31,77 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, folder, archive, or -")
     p.add_argument("--db", metavar="FILE", help="keep the case in this DuckDB file")
-    p.add_argument("--stats", metavar="FILE", help="write the read/normalized/skipped/"
-                   "rejected accounting as JSON")
-    p.add_argument("--rules", metavar="DIR", action="append", default=[],
-                   help="also run the Sigma rules in DIR (repeatable)")
+    p.add_argument(
+        "--stats",
+        metavar="FILE",
+        help="write the read/normalized/skipped/rejected accounting as JSON",
+    )
+    p.add_argument(
+        "--rules",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="also run the Sigma rules in DIR (repeatable)",
+    )
     p.add_argument("--no-story", action="store_true", help="run only the --rules rules")
-    p.add_argument("--format", choices=FORMATS, default="table",
-                   help="output format (default: table on the terminal)")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="write findings to FILE (default: stdout)")
-    p.add_argument("--summary", metavar="FILE",
-                   help="write the upstream-style summary (count, firstTime, lastTime) as CSV")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="output format (default: table on the terminal)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write findings to FILE (default: stdout)"
+    )
+    p.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="write the upstream-style summary (count, firstTime, lastTime) as CSV",
+    )
     p.add_argument("--html", metavar="FILE", help="also write the HTML report")
-    p.add_argument("--detection", action="append", metavar="NAME",
-                   help="only this detection (name, upstream id or number; repeatable)")
-    p.add_argument("--type", dest="types", action="append", choices=("TTP", "Hunting"),
-                   help="only detections of this type (repeatable)")
+    p.add_argument(
+        "--detection",
+        action="append",
+        metavar="NAME",
+        help="only this detection (name, upstream id or number; repeatable)",
+    )
+    p.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        choices=("TTP", "Hunting"),
+        help="only detections of this type (repeatable)",
+    )
     p.add_argument("--min-risk", type=int, metavar="N", help="only detections with risk >= N")
-    p.add_argument("--from", dest="since", type=_utc_time, metavar="TIME",
-                   help="only events at or after TIME (ISO 8601, UTC unless an offset is given)")
-    p.add_argument("--to", dest="until", type=_utc_time, metavar="TIME",
-                   help="only events before TIME")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes for reading (default: one per core)")
-    p.add_argument("--no-context", action="store_true",
-                   help="leave the per-finding context (process tree, origin, subscription, "
-                   "script, activity) out of the JSON/CSV/HTML outputs (faster on huge "
-                   "finding sets); the terminal view never computes it")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="print nothing but errors (exit code still tells)")
+    p.add_argument(
+        "--from",
+        dest="since",
+        type=_utc_time,
+        metavar="TIME",
+        help="only events at or after TIME (ISO 8601, UTC unless an offset is given)",
+    )
+    p.add_argument(
+        "--to", dest="until", type=_utc_time, metavar="TIME", help="only events before TIME"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes for reading (default: one per core)",
+    )
+    p.add_argument(
+        "--no-context",
+        action="store_true",
+        help="leave the per-finding context (process tree, origin, subscription, "
+        "script, activity) out of the JSON/CSV/HTML outputs (faster on huge "
+        "finding sets); the terminal view never computes it",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print nothing but errors (exit code still tells)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -79,14 +116,13 @@ def _utc_time(text: str) -> dt.datetime:
     return value
 
 
-def _load_rules(args: argparse.Namespace, err: Console) -> RuleSet | None:
+def _load_rules(args: argparse.Namespace, err: Console) -> RuleSet:
+    from ..rules.loader import RuleSet, load_rules_dir, load_story
+
     rules = RuleSet()
     if not args.no_story:
         rules.compiled.extend(load_story())
     for directory in args.rules:
-        if not Path(directory).is_dir():
-            err.print(f"wmihunt scan: --rules {directory!r} is not a folder")
-            return None
         rules.extend(load_rules_dir(directory))
     _report_rejected(rules, err)
     return rules
@@ -113,33 +149,61 @@ def _report_rejected(rules: RuleSet, err: Console, limit: int = 20) -> None:
 
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True, soft_wrap=True)  # messages stay one line each (grep-able)
+    for directory in args.rules:
+        if not Path(directory).is_dir():
+            err.print(f"wmihunt scan: --rules {directory!r} is not a folder", markup=False)
+            return EXIT_ERROR
+    if args.no_story and not args.rules:
+        err.print("wmihunt scan: no rules to run")
+        return EXIT_ERROR
+    # Reading starts first: the workers parse while this process imports the rest and
+    # loads the rules (about half a second).
+    from .. import ingest, store
+
+    con = store.connect(args.db)
+    reading = ingest.start(args.paths, con, workers=args.workers)
+    try:
+        return _scan(args, con, reading, err)
+    finally:
+        reading.close()
+        con.close()
+
+
+def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) -> int:
+    from ..case import load_case
+    from ..context.parents import infer_parents
+    from ..detect import run_detections
+    from ..report import csv_out, html, terminal
+    from ..report.progress import scan_progress
+
     machine = args.format != "table"
     to_stdout = machine and args.output in (None, "-")
     quiet = args.quiet or to_stdout
     out = Console(file=sys.stderr if to_stdout else sys.stdout, quiet=quiet)
 
     rules = _load_rules(args, err)
-    if rules is None:
-        return EXIT_ERROR
     if not rules.compiled:
         err.print("wmihunt scan: no rules to run")
         return EXIT_ERROR
 
-    con = store.connect(args.db)
-    n_inputs = len(readers.plan_inputs(args.paths)[0])
     missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
     for path in missing:
         err.print(f"wmihunt scan: no such file or folder: {path}", markup=False)
     started = time.perf_counter()
-    with scan_progress(err, n_inputs, enabled=not args.quiet) as progress:
-        stats = ingest.ingest_paths(args.paths, con, workers=args.workers, on_done=progress)
+    with scan_progress(err, reading.n_inputs, enabled=not args.quiet) as progress:
+        stats = reading.finish(on_done=progress)
     read_seconds = time.perf_counter() - started
     infer_parents(con)
 
     try:
         result = run_detections(
-            con, rules.compiled, detections=args.detection, since=args.since,
-            until=args.until, types=args.types, min_risk=args.min_risk,
+            con,
+            rules.compiled,
+            detections=args.detection,
+            since=args.since,
+            until=args.until,
+            types=args.types,
+            min_risk=args.min_risk,
         )
     except ValueError as exc:  # unknown --detection name
         err.print(f"wmihunt scan: {exc}", markup=False)
@@ -149,27 +213,46 @@ def run(args: argparse.Namespace) -> int:
     wants_context = bool(args.html or args.output or machine)
     case = load_case(con, with_context=wants_context and not args.no_context)
     accounting = stats.to_dict()
-    accounting["seconds"] = {"read": round(read_seconds, 3),
-                             "match": round(result.match_seconds, 3)}
+    accounting["seconds"] = {
+        "read": round(read_seconds, 3),
+        "match": round(result.match_seconds, 3),
+    }
     if args.stats:
+        import orjson
+
         Path(args.stats).write_bytes(orjson.dumps(accounting, option=orjson.OPT_INDENT_2))
     _write_findings(args, case.findings)
     if args.summary:
         csv_out.write_summary_csv(case.summary, args.summary)
     if args.html:
-        html.write_html(args.html, case.findings, case.summary, case.entities, accounting,
-                        overview=case.overview)
-    terminal.render_scan(out, accounting, case.findings, result.counts, case.entities,
-                         overview=case.overview, quiet=quiet)
+        html.write_html(
+            args.html,
+            case.findings,
+            case.summary,
+            case.entities,
+            accounting,
+            overview=case.overview,
+        )
+    terminal.render_scan(
+        out,
+        accounting,
+        case.findings,
+        result.counts,
+        case.entities,
+        overview=case.overview,
+        quiet=quiet,
+    )
     for problem in _input_problems(stats.to_dict()):
         err.print(f"wmihunt scan: {problem}", markup=False, highlight=False)
-    con.close()
     if missing or stats.has_errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if case.findings else EXIT_CLEAN
 
 
 def _write_findings(args: argparse.Namespace, findings: list[dict[str, Any]]) -> None:
+    from ..report import csv_out, jsonl, timesketch
+    from ..report._io import open_binary
+
     target = args.output or "-"
     if args.format == "table":
         if args.output:  # a table on the terminal, and JSON lines in the file
