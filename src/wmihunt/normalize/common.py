@@ -69,7 +69,12 @@ class Fields:
 
     def text(self, *names: str) -> str | None:
         """Text with NXLog XML escapes decoded (when the event came through NXLog)."""
-        value = as_text(self.get(*names))
+        if len(names) == 1 and not self.fold_case:  # the common case, inlined
+            value = self.data.get(names[0])
+        else:
+            value = self.get(*names)
+        if type(value) is not str:
+            value = as_text(value)
         return xml_unescape(value) if self.xml_escaped else value
 
     def int(self, *names: str, bits: int = 64) -> int | None:

@@ -32,6 +32,8 @@ def as_text(value: Any) -> str | None:
     An empty string stays empty (a real, empty command line is not a missing one).
     A ``{"#text": ...}`` element (XML-to-JSON converters) gives its text.
     """
+    if type(value) is str:  # the common case, first
+        return value
     for _ in range(_MAX_TEXT_WRAPPING):  # {"#text": {"#text": ...}}, iteratively
         if not (isinstance(value, dict) and "#text" in value):
             break
@@ -50,7 +52,7 @@ def as_text(value: Any) -> str | None:
 
 def opt(value: Any) -> str | None:
     """Text, or ``None`` when the source wrote a placeholder (``""`` or ``"-"``)."""
-    text = as_text(value)
+    text = value if type(value) is str else as_text(value)
     if text is None or text.strip() in _PLACEHOLDERS:
         return None
     return text
