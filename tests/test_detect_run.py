@@ -353,3 +353,28 @@ def test_hostile_values_stay_data() -> None:
     msgs = [f["message"] for f in fetch_findings(con)]
     assert len(msgs) == 3 and all(evil in m and "h'1" in m for m in msgs)
     assert con.execute("SELECT count(*) FROM process_start").fetchall() == [(1,)]
+
+
+def test_rules_split_over_threads_find_the_same(monkeypatch) -> None:
+    """Many rules are matched by parallel queries (``detect._match``): same findings as
+    one query, on the bundled samples (every table, every story rule)."""
+    from pathlib import Path
+
+    import wmihunt.detect as detect
+    from wmihunt.ingest import ingest_paths
+
+    con = store.connect(None)
+    ingest_paths([str(Path(__file__).parents[1] / "samples" / "logs")], con, workers=1)
+
+    def findings() -> list[tuple]:
+        return sorted((r["finding_id"], r["message"], r["fields"]) for r in fetch_findings(con))
+
+    run_detections(con, story())
+    one_query = findings()
+    monkeypatch.setattr(detect, "PARALLEL_RULES", 1)  # 12 rules -> 2 threads per table
+    parallel_queries = []
+    real_arrow = detect._arrow
+    monkeypatch.setattr(detect, "_arrow", lambda rel: parallel_queries.append(1) or real_arrow(rel))
+    run_detections(con, story())
+    assert findings() == one_query and len(one_query) > 60
+    assert len(parallel_queries) >= 4  # two per table with two rules or more

@@ -54,14 +54,17 @@ class Dialect:
     #: spec §3.5: times print as %Y-%m-%dT%H:%M:%S
     time_format_expression: str = "strftime({expr}, '%Y-%m-%dT%H:%M:%S')"
     string_list_expression: str = "[{items}]::VARCHAR[]"
-    #: row -> list of rule indexes, NULL where a rule did not match (single-scan strategy);
-    #: the NULLs fall out when the unnested index is joined to the rules table.
-    matched_list_expression: str = "[{items}]"
+    #: row -> list of the indexes of the rules it matched (single-scan strategy): the
+    #: items are NULL where a rule did not match, and ``list_distinct`` drops NULLs (else
+    #: every matched row would unnest into one row per rule).
+    matched_list_expression: str = "list_distinct([{items}])"
     unnest_expression: str = "unnest({expr})"
     #: computed once, then read by every rule (DuckDB would otherwise inline it per predicate)
     materialized_cte: str = "{name} AS MATERIALIZED ({query})"
     #: a stable per-row id of a base table, to join matches back and to chunk scans
     row_id: str = "rowid"
+    #: a query's result kept for the next statements of the session
+    temp_table: str = "CREATE OR REPLACE TEMP TABLE {name} AS {query}"
 
     def ident(self, name: str) -> str:
         """Quote an identifier (``user`` is a keyword in DuckDB, so always quote)."""
@@ -133,10 +136,11 @@ class SparkDialect(Dialect):
     json_get_expression: str = "get_json_object({expr}, {path})"
     time_format_expression: str = "date_format({expr}, \"yyyy-MM-dd'T'HH:mm:ss\")"
     string_list_expression: str = "array({items})"
-    matched_list_expression: str = "array({items})"
+    matched_list_expression: str = "array_compact(array({items}))"
     unnest_expression: str = "explode({expr})"
     materialized_cte: str = "{name} AS ({query})"  # cache the DataFrame instead
     row_id: str = "_row_id"  # to be provided by the loader (monotonically_increasing_id)
+    temp_table: str = "CREATE OR REPLACE TEMPORARY VIEW {name} AS {query}"  # then cache it
 
     def ident(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"

@@ -204,6 +204,7 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) ->
             until=args.until,
             types=args.types,
             min_risk=args.min_risk,
+            summaries=False,  # the summary of the story rules comes from the case
         )
     except ValueError as exc:  # unknown --detection name
         err.print(f"wmihunt scan: {exc}", markup=False)
