@@ -70,8 +70,10 @@ def create_table(con: duckdb.DuckDBPyConnection) -> None:
 def fetch_findings(
     con: duckdb.DuckDBPyConnection, where: str = "", params: list[Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Findings as dicts, in time order (then detection number)."""
-    sql = f'SELECT * FROM "{TABLE}" {where} ORDER BY time NULLS LAST, detection_number, uid'
+    """Findings as dicts, in time order (then detection number; the finding id breaks the
+    remaining ties, so that outputs are reproducible)."""
+    order = "time NULLS LAST, detection_number, uid, finding_id"
+    sql = f'SELECT * FROM "{TABLE}" {where} ORDER BY {order}'
     cur = con.execute(sql, params or [])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
