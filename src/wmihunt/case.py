@@ -85,13 +85,24 @@ def load_summary(
     return summary_rows([summarize(con, rule) for rule in rules])
 
 
-def load_case(con: duckdb.DuckDBPyConnection, *, with_context: bool = True) -> CaseData:
-    """Everything a report shows, from an open case database."""
+def load_case(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    with_context: bool = True,
+    with_accounting: bool = True,
+    with_summary: bool = True,
+) -> CaseData:
+    """Everything a report shows, from an open case database. ``scan`` leaves out what
+    its outputs do not show: the accounting (it has its own) and, unless a summary CSV or
+    the HTML report is written, the summary (its GROUP BY over every grouping field costs
+    DuckDB tens of MB of working memory on a few thousand findings)."""
     case = CaseData()
     case.findings = load_findings(con, case.notes, with_context=with_context)
     if case.findings:
-        case.summary = load_summary(con, case.findings)
+        if with_summary:
+            case.summary = load_summary(con, case.findings)
         case.entities = risk.risk_by_entity(con)
     case.overview = data_overview(con)
-    case.accounting = scanlog.load(con)
+    if with_accounting:
+        case.accounting = scanlog.load(con)
     return case

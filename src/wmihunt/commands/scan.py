@@ -212,7 +212,12 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) ->
 
     # the terminal view shows no per-finding context: compute it only for outputs that do
     wants_context = bool(args.html or args.output or machine)
-    case = load_case(con, with_context=wants_context and not args.no_context)
+    case = load_case(
+        con,
+        with_context=wants_context and not args.no_context,
+        with_accounting=False,
+        with_summary=bool(args.summary or args.html),
+    )
     accounting = stats.to_dict()
     accounting["seconds"] = {
         "read": round(read_seconds, 3),

@@ -83,6 +83,10 @@ class Reading:
         for stats in self._not_logs:
             case.scan.add(stats)
         finished = False
+        # One DuckDB thread while loading: the worker processes have the cores, and each
+        # DuckDB thread keeps its own insert buffers (measured: 4x input, peak 255 -> 222 MB).
+        ((threads,),) = self.con.execute("SELECT current_setting('threads')").fetchall()
+        self.con.execute("SET threads = 1")
         try:
             if self._pool is None:
                 for path in self._files:
@@ -94,6 +98,7 @@ class Reading:
             finished = True
         finally:
             self.close(finished=finished)
+            self.con.execute(f"SET threads = {int(threads)}")
         for path in self._stdin:
             case.load_stdin(path)
         return case.scan
