@@ -60,6 +60,8 @@ class TaskResult:
     tables: list[tuple[str, pa.Table]] = field(default_factory=list)
     #: full batches spilled as Parquet: (table, file)
     batches: list[tuple[str, str]] = field(default_factory=list)
+    #: Arrow bytes of ``tables`` (measured in the worker: the parent has less CPU to spare)
+    nbytes: int = 0
 
     @property
     def rows(self) -> int:
@@ -154,6 +156,7 @@ def run_task(paths: list[str], scratch: str, limits: readers.Limits | None) -> T
         if sha is not None:
             seen[sha] = path
     batcher.flush()  # may reject rows (safety net): count rows after it
+    result.nbytes = sum(batch.nbytes for _, batch in result.tables)
     for file in result.files:
         if not file.failed:
             file.rows = sum(entry.normalized for entry in file.entries)
