@@ -98,13 +98,17 @@ def test_multiline_values_match_across_newlines() -> None:
 
 
 def test_or_list_on_one_field_is_one_regex_with_the_same_meaning() -> None:
-    rule = compiled(sel(**{"CommandLine|contains": ["a.b", "(x)", "C:\\Temp\\"]}))
-    assert rule.where.count("regexp_matches") == 1
+    pad = [f"zz{i}zz" for i in range(SqlBackend.merge_or_threshold)]  # long enough to merge
+    values = ["a.b", "(x)", "C:\\Temp\\"]
     rows = cmd_rows("A.B", "axb", "(X)", "x", "c:\\temp\\y", "c:temp")
-    assert matches(rule, rows) == {"u0", "u2", "u4"}
-    anchored = compiled(sel(CommandLine=["ab", "cd*", "*ef"]))
+    for vals, regexes in ((values + pad, 1), (values, 0)):  # a short list stays contains()
+        rule = compiled(sel(**{"CommandLine|contains": vals}))
+        assert rule.where.count("regexp_matches") == regexes
+        assert matches(rule, rows) == {"u0", "u2", "u4"}
     rows = cmd_rows("AB", "xab", "cdx", "xcd", "xEF", "efx")
-    assert matches(anchored, rows) == {"u0", "u2", "u4"}
+    for extra in (pad, []):
+        anchored = compiled(sel(CommandLine=["ab", "cd*", "*ef", *extra]))
+        assert matches(anchored, rows) == {"u0", "u2", "u4"}
 
 
 def test_all_modifier() -> None:
