@@ -38,7 +38,7 @@ def _agrees(obj: dict) -> None:
     assert (event.channel, event.event_id) == ident
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(_ids, _channels, _filler, st.booleans())
 def test_peek_never_contradicts_decoding(eid: object, channel: str, extra: dict, ecs: bool) -> None:
     obj = (_ecs if ecs else _nxlog)(eid, channel, extra)
@@ -56,6 +56,15 @@ def test_peek_values() -> None:
     # a second EventID key (nested) makes the answer uncertain: decode instead
     assert peek(b'{"EventID": 1, "Channel": "S", "x": {"EventID": 2}}') is None
     assert peek(b'{"EventID": 1, "x": 2}') is None  # no channel
+    # found by the property test: "winlog" present but not an object -> decoded as NXLog,
+    # so the ECS keys next to it must not decide (a decoy could hide a Sysmon 1 event)
+    decoy = (b'{"channel":"x","winlog":"x","event_id":0,"EventID":1,'
+             b'"Channel":"Microsoft-Windows-Sysmon/Operational"}')  # fmt: skip
+    assert peek(decoy) is None
+    event = to_event(orjson.loads(decoy), file="f", member=None, line=1)
+    assert (event.channel, event.event_id) == ("Microsoft-Windows-Sysmon/Operational", 1)
+    assert peek(b'{"winlog.channel":"Security","winlog.event_id":4688,"EventID":1,'
+                b'"Channel":"x"}') is None  # flattened ECS: decoding rebuilds it  # fmt: skip
     assert peek(b'{"event_simpleName": "ProcessRollup2", "a": 1}') == (
         "CrowdStrike",
         "ProcessRollup2",

@@ -26,6 +26,7 @@ _NX_EID = re.compile(rb'"EventID"\s*:\s*"?(\d{1,10})"?\s*[,}]')
 _NX_CHANNEL = re.compile(rb'"Channel"\s*:\s*"([^"\\]*)"')
 _ECS_EID = re.compile(rb'"event_id"\s*:\s*"?(\d{1,10})"?\s*[,}]')
 _ECS_CHANNEL = re.compile(rb'"channel"\s*:\s*"([^"\\]*)"')
+_WINLOG_OBJECT = re.compile(rb'"winlog"\s*:\s*\{')
 
 
 def _one(line: bytes, key: bytes, pattern: re.Pattern[bytes]) -> bytes | None:
@@ -47,7 +48,11 @@ def peek(line: bytes) -> tuple[str, int | str] | None:
     if crowdstrike.MARKER in line:
         name = _one(line, crowdstrike.MARKER, crowdstrike.NAME)
         return (CROWDSTRIKE_CHANNEL, name.decode("ascii")) if name else None
+    if b'"winlog.' in line:  # a flattened export: decoding rebuilds the object first
+        return None
     if b'"winlog"' in line:
+        if not _WINLOG_OBJECT.search(line):  # "winlog" as a value, or not an object:
+            return None  # decoding decides which dialect this is
         eid = _one(line, b'"event_id"', _ECS_EID)
         channel = _one(line, b'"channel"', _ECS_CHANNEL)
     else:
