@@ -27,8 +27,8 @@ import duckdb
 import pyarrow as pa
 
 from . import findings as F
+from .backend.columns import relation_columns
 from .backend.dialect import DUCKDB, Dialect
-from .backend.sql import relation_columns
 from .findings import finding_to_json  # noqa: F401  (the API is run_detections + this)
 from .models import MODELS
 from .reassembly import EXTRA_COLUMNS, REASSEMBLED_SQL

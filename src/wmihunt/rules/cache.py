@@ -120,7 +120,7 @@ _TUPLE = "__tuple__"
 
 
 def _classes() -> dict[str, type]:
-    from .loader import CompiledRule, Rejected, RuleSet
+    from .compiled import CompiledRule, Rejected, RuleSet
 
     return {c.__name__: c for c in (CompiledRule, Rejected, RuleSet, RuleMeta, GroupField)}
 

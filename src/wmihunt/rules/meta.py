@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-from sigma.rule import SigmaRule
+from typing import TYPE_CHECKING, Any
 
 from ..backend.errors import INVALID, RuleRejected
 from ..models import MODELS
+
+if TYPE_CHECKING:
+    from sigma.rule import SigmaRule
 
 #: custom attribute holding the story metadata in a rule file
 META_KEY = "wmihunt"
