@@ -146,3 +146,21 @@ def test_no_escape_byte_at_all_without_colours():
     out = buf.getvalue()
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[31mred\\x1b]0;title\\x07" in out
+
+
+def test_header_says_how_many_inputs_were_already_in_the_case(tmp_path) -> None:
+    """A re-run with --db reads nothing: the header says why instead of '0 records'."""
+    from pathlib import Path
+
+    from wmihunt import ingest, store
+
+    logs = Path(__file__).parents[1] / "samples" / "logs"
+    con = store.connect(tmp_path / "case.duckdb")
+    ingest.ingest_paths([str(logs)], con, workers=1)
+    again = ingest.ingest_paths([str(logs)], con, workers=1).to_dict()
+    con.close()
+    assert again["totals"]["duplicates"] == again["totals"]["files"] == 8
+    plain = _plain(_render([], accounting=again))
+    assert "8 files · 8 already in the case (same content, not read again) · 0 records" in plain
+    first = _plain(_render([], accounting=fx.realistic_accounting()))
+    assert "already in the case" not in first

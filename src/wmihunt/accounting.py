@@ -79,6 +79,10 @@ class FileStats:
         }
 
 
+#: ``FileStats.format`` of an input whose content is already in the case (not read)
+DUPLICATE = "duplicate"
+
+
 @dataclass(slots=True)
 class ScanStats:
     """Accounting for a whole scan: one entry per file or archive member."""
@@ -93,6 +97,8 @@ class ScanStats:
         out = {k: sum(getattr(f, k) for f in self.files) for k in keys}
         out["files"] = len(self.files)
         out["files_with_errors"] = sum(1 for f in self.files if f.errors)
+        #: inputs whose content was already in the case: logged, not read again
+        out["duplicates"] = sum(1 for f in self.files if f.format == DUPLICATE)
         return out
 
     @property

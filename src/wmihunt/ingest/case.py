@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from .. import readers, scanlog
-from ..accounting import FileStats, ScanStats
+from ..accounting import DUPLICATE, FileStats, ScanStats
 from ..models import MODELS
 from . import normalizing
 from .normalizing import BATCH_ROWS, file_sha256
@@ -267,7 +267,7 @@ class Case:
     # -- outcomes ---------------------------------------------------------------------
     def _duplicate_entry(self, path: str, sha: str) -> FileStats:
         first = self.hashes[sha]
-        stats = FileStats(path, format="duplicate")
+        stats = FileStats(path, format=DUPLICATE)
         same = "the same file" if first == path else f"{first}"
         stats.warn("file", f"already in the case (same content, sha256 {sha[:16]}..., as "
                    f"{same}): not read again")  # fmt: skip

@@ -78,6 +78,10 @@ def header(
     line = Text()
     line.append("wmihunt  ", style="bold")
     line.append(f"{files:,} file{'s' if files != 1 else ''} · ")
+    duplicates = as_int(totals.get("duplicates"))
+    if duplicates:
+        line.append(f"{duplicates:,} already in the case (same content, not read again) · ",
+                    style="dim")  # fmt: skip
     line.append(f"{as_int(totals.get('read')):,} records read ")
     line.append(
         f"({as_int(totals.get('normalized')):,} normalized, "
