@@ -124,3 +124,32 @@ def test_the_same_path_twice_is_read_once(tmp_path: Path) -> None:
     ).fetchone() == (40, 40)
     assert stats.duplicates == 1
     con.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_name_that_is_not_utf8_is_read_and_stored_as_text(
+    tmp_path: Path, workers: int
+) -> None:
+    """A planted file whose name is not valid UTF-8 reached Python with lone surrogates:
+    the scan stopped with a traceback. It is read by its real name and stored as text."""
+    import os
+
+    import orjson
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    raw = os.fsdecode(bytes(folder) + b"/bad\xff\xfename.xml")
+    shutil.copyfile(SYSMON, raw)
+    shutil.copyfile(SECURITY, folder / "ok.xml")
+    con = store.connect(tmp_path / "case.duckdb")
+    stats = ingest.ingest_paths([str(folder)], con, workers=workers)
+    shown = f"{folder}/bad\\xff\\xfename.xml"
+    assert not stats.has_errors
+    orjson.dumps(stats.to_dict())
+    assert shown in {f.path for f in stats.files}
+    assert con.execute(
+        "SELECT count(*) FROM process_start WHERE ev_file = ? AND uid LIKE ?", [shown, shown + "|%"]
+    ).fetchone() == (40,)
+    again = ingest.ingest_paths([str(folder)], con, workers=workers)
+    assert (again.duplicates, again.rows_added) == (2, 0)  # known by its stored name
+    con.close()

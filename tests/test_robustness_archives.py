@@ -271,3 +271,28 @@ def test_zip_that_zipfile_itself_cannot_parse(tmp_path: Path) -> None:
     ]
     assert (unnamed.path, unnamed.read, unnamed.errors) == (f"{tmp_path / 'b_unnamed.zip'}!", 3, [])
     assert len(events) == 3
+
+
+def test_tar_member_name_that_is_not_utf8_is_stored_as_escaped_text(tmp_path: Path) -> None:
+    """Found by the long fuzz run: tarfile hands a non-UTF-8 member name over with lone
+    surrogates, which no JSON, Arrow or DuckDB column takes: the accounting did not
+    serialize and a scan stopped with a traceback. Names are stored with ``\\xNN``."""
+    import orjson
+
+    data = (nxlog_line(RecordNumber=1) + "\n").encode()
+    archive = tmp_path / "odd.tar"
+    with tarfile.open(archive, "w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+        info = tarfile.TarInfo("logs/\xff\xfeevil.json")  # latin-1 bytes: not UTF-8
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    outcome = invariants(archive)  # every invariant, the accounting's JSON included
+    assert outcome.normalized == 1
+    from wmihunt.ingest import normalize_path
+
+    rows = []
+    entries = normalize_path(str(archive), lambda table, batch: rows.extend(batch.to_pylist()))
+    member = next(e for e in entries if e.path.startswith(str(archive) + "!"))
+    assert member.path == f"{archive}!logs/\\xff\\xfeevil.json"
+    orjson.dumps([e.to_dict() for e in entries])
+    assert rows[0]["ev_member"] == "logs/\\xff\\xfeevil.json"
+    assert rows[0]["uid"] == f"{archive}|logs/\\xff\\xfeevil.json|L1"

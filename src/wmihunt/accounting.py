@@ -12,8 +12,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .textpath import text_path
+
 #: Cap on the error entries kept per file; the counts stay exact beyond it.
 MAX_ERRORS_KEPT = 1000
+
+
+def _text(position: object) -> object:
+    return text_path(position) if isinstance(position, str) else position
 
 
 @dataclass(slots=True)
@@ -32,6 +38,9 @@ class FileStats:
     skipped_by_event: Counter[str] = field(default_factory=Counter)
     errors_dropped: int = 0
 
+    def __post_init__(self) -> None:
+        self.path = text_path(self.path)  # stored and printed: valid text (see textpath)
+
     def skip(self, channel: str, event_id: object) -> None:
         """Count one record read and skipped as not relevant."""
         self.read += 1
@@ -47,13 +56,13 @@ class FileStats:
     def error(self, position: object, reason: str) -> None:
         """Record a problem at ``position`` without counting a record."""
         if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append({"position": position, "reason": reason})
+            self.errors.append({"position": _text(position), "reason": text_path(reason)})
         else:
             self.errors_dropped += 1
 
     def warn(self, position: object, reason: str) -> None:
         """Record a recoverable problem (nothing lost), e.g. a missing gzip trailer."""
-        self.warnings.append({"position": position, "reason": reason})
+        self.warnings.append({"position": _text(position), "reason": text_path(reason)})
 
     def accepted(self) -> None:
         """Count one record read and normalized."""

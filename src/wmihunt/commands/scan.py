@@ -175,6 +175,7 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) ->
     from ..detect import run_detections
     from ..report import csv_out, html, terminal
     from ..report.progress import scan_progress
+    from ..textpath import text_path
 
     machine = args.format != "table"
     to_stdout = machine and args.output in (None, "-")
@@ -188,7 +189,7 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) ->
 
     missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
     for path in missing:
-        err.print(f"wmihunt scan: no such file or folder: {path}", markup=False)
+        err.print(f"wmihunt scan: no such file or folder: {text_path(path)}", markup=False)
     started = time.perf_counter()
     with scan_progress(err, reading.n_inputs, enabled=not args.quiet) as progress:
         stats = reading.finish(on_done=progress)

@@ -23,6 +23,7 @@ import pyarrow as pa
 from .. import readers, scanlog
 from ..accounting import DUPLICATE, FileStats, ScanStats
 from ..models import MODELS
+from ..textpath import text_path
 from . import normalizing
 from .normalizing import BATCH_ROWS, file_sha256
 from .parallel import FileResult, TaskResult
@@ -305,21 +306,22 @@ class Case:
     # -- inputs read in this process ------------------------------------------------------
     def load_serial(self, path: str) -> None:
         sha, size = file_sha256(path)
+        name = text_path(path)  # opened by ``path``, stored as ``name``
         if sha is not None and sha in self.hashes:
-            self.duplicate(path, sha, size)
+            self.duplicate(name, sha, size)
             return
         self._begin()
         try:
-            load = _InputLoad(self.con, self._dedupe_path(path))
+            load = _InputLoad(self.con, self._dedupe_path(name))
             try:
                 entries = normalizing.normalize_path(path, load.add_arrow, limits=self.limits)
             except Exception as exc:  # a bug: this input is not loaded, the others are
                 self._rollback()
-                self.failed(path, exc)
+                self.failed(name, exc)
                 return
             added, already = load.finish()
-            self._note_already(entries, path, already)
-            self._commit(path, entries, scanlog.InputRow(path, sha, size, scanlog.LOADED,
+            self._note_already(entries, name, already)
+            self._commit(name, entries, scanlog.InputRow(name, sha, size, scanlog.LOADED,
                                                          added, already))  # fmt: skip
         except BaseException:
             self._rollback()
@@ -360,7 +362,7 @@ class Case:
         holding a file already in the case at the same path (it may have grown: its rows
         are deduplicated by position) is loaded file by file instead."""
         if any(
-            not f.failed and f.duplicate_of is None and self._dedupe_path(f.path) is not None
+            not f.failed and f.duplicate_of is None and self._dedupe_path(f.name) is not None
             for f in task.files
         ):
             self.flush_group()
@@ -372,21 +374,21 @@ class Case:
         for file in task.files:
             self._group_inputs += 1
             if file.failed:
-                self._exclude.add(file.path)
-                self._unlogged.append((file.path, file.entries))
+                self._exclude.add(file.name)
+                self._unlogged.append((file.name, file.entries))
                 continue
             sha = file.sha256
             if sha is not None and (file.duplicate_of is not None or sha in self.hashes):
                 if file.duplicate_of is None:  # read, but a copy of an earlier input
-                    self._exclude.add(file.path)
-                self.hashes.setdefault(sha, file.duplicate_of or file.path)
-                row = scanlog.InputRow(file.path, sha, file.size, scanlog.DUPLICATE)
-                self._logged.append((file.path, [self._duplicate_entry(file.path, sha)], row))
+                    self._exclude.add(file.name)
+                self.hashes.setdefault(sha, file.duplicate_of or file.name)
+                row = scanlog.InputRow(file.name, sha, file.size, scanlog.DUPLICATE)
+                self._logged.append((file.name, [self._duplicate_entry(file.name, sha)], row))
                 continue
             if sha is not None:
-                self.hashes[sha] = file.path  # a later copy in this scan is a duplicate
-            row = scanlog.InputRow(file.path, sha, file.size, scanlog.LOADED, file.rows, 0)
-            self._logged.append((file.path, file.entries, row))
+                self.hashes[sha] = file.name  # a later copy in this scan is a duplicate
+            row = scanlog.InputRow(file.name, sha, file.size, scanlog.LOADED, file.rows, 0)
+            self._logged.append((file.name, file.entries, row))
             self._group_rows += file.rows
         self._group_bytes += task.nbytes
         if (
@@ -460,24 +462,24 @@ class Case:
 
     def _load_file(self, task: TaskResult, spills: dict[str, list[str]], file: FileResult) -> None:
         if file.failed:
-            self._finish(file.path, file.entries)
+            self._finish(file.name, file.entries)
             return
         sha = file.sha256
         if sha is not None and (file.duplicate_of is not None or sha in self.hashes):
-            self.hashes.setdefault(sha, file.duplicate_of or file.path)
-            self.duplicate(file.path, sha, file.size)
+            self.hashes.setdefault(sha, file.duplicate_of or file.name)
+            self.duplicate(file.name, sha, file.size)
             return
         self._begin()
         try:
-            load = _InputLoad(self.con, self._dedupe_path(file.path))
+            load = _InputLoad(self.con, self._dedupe_path(file.name))
             for table, parquets in spills.items():
-                load.add_parquets(table, parquets, only=file.path)
+                load.add_parquets(table, parquets, only=file.name)
             for table, batch in task.tables:
-                load.add_arrow(table, batch, only=file.path)
+                load.add_arrow(table, batch, only=file.name)
             added, already = load.finish()
-            self._note_already(file.entries, file.path, already)
-            row = scanlog.InputRow(file.path, sha, file.size, scanlog.LOADED, added, already)
-            self._commit(file.path, file.entries, row)
+            self._note_already(file.entries, file.name, already)
+            row = scanlog.InputRow(file.name, sha, file.size, scanlog.LOADED, added, already)
+            self._commit(file.name, file.entries, row)
         except BaseException:
             self._rollback()
             raise

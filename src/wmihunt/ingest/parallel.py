@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from .. import readers
 from ..accounting import FileStats
+from ..textpath import text_path
 from .normalizing import BATCH_ROWS, Batcher, file_sha256, normalize_path
 
 #: A task holds about this much input (fewer bytes when the scan is small, so that every
@@ -51,6 +52,11 @@ class FileResult:
     duplicate_of: str | None = None
     #: a bug stopped the reading: ``entries`` holds the error; its rows must not be loaded
     failed: bool = False
+
+    @property
+    def name(self) -> str:
+        """The path as stored (``ev_file``, scan log): valid text (``textpath``)."""
+        return text_path(self.path)
 
 
 @dataclass
@@ -144,8 +150,9 @@ def run_task(paths: list[str], scratch: str, limits: readers.Limits | None) -> T
         file = FileResult(path, sha256=sha, size=size)
         result.files.append(file)
         if sha is not None:
-            file.duplicate_of = _KNOWN.get(sha) or seen.get(sha)
-            if file.duplicate_of is not None:
+            first = _KNOWN.get(sha) or seen.get(sha)
+            if first is not None:
+                file.duplicate_of = text_path(first)
                 continue
         try:
             file.entries = normalize_path(path, limits=limits, batcher=batcher)

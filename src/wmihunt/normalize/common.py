@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import RawEvent
+from ..textpath import text_path
 from .fields import as_text, is_sid, parse_int, parse_time, xml_unescape
 
 #: NXLog input modules whose EventData values keep XML escapes (``&lt;``...) literally.
@@ -112,7 +113,7 @@ def uid(event: RawEvent) -> str:
         pos = str(event.record_id)
     else:
         pos = "?"
-    return f"{event.file}|{event.member or ''}|{pos}"
+    return f"{text_path(event.file)}|{text_path(event.member or '')}|{pos}"
 
 
 def base_row(event: RawEvent, fields: Fields, data_source: str) -> dict[str, Any]:
@@ -130,8 +131,8 @@ def base_row(event: RawEvent, fields: Fields, data_source: str) -> dict[str, Any
         "channel": event.channel,
         "event_id": event_id_text(event.event_id),
         "provider": event.provider or as_text(fields.get("SourceName")),
-        "ev_file": event.file,
-        "ev_member": event.member,
+        "ev_file": text_path(event.file),
+        "ev_member": text_path(event.member) if event.member is not None else None,
         "ev_record_id": parse_int(event.record_id),
         "ev_line": parse_int(event.line),
     }
