@@ -378,3 +378,38 @@ def test_rules_split_over_threads_find_the_same(monkeypatch) -> None:
     run_detections(con, story())
     assert findings() == one_query and len(one_query) > 60
     assert len(parallel_queries) >= 4  # two per table with two rules or more
+
+
+def test_many_rules_test_each_distinct_row_once_and_find_the_same(monkeypatch, tmp_path) -> None:
+    """From ``DEDUPE_RULES`` rules on, rows with the same values in every column the rules
+    read are tested once: every copy still gets its own finding."""
+    import shutil
+    from pathlib import Path
+
+    import wmihunt.detect as detect
+    from wmihunt.ingest import ingest_paths
+
+    logs = Path(__file__).parents[1] / "samples" / "logs"
+    shutil.copytree(logs, tmp_path / "a")
+    (tmp_path / "b").mkdir()  # the same events again: rows equal but for uid/file
+    for name in ("ws01_sysmon.xml", "ws01_security.xml", "srv01_winlogbeat.jsonl"):
+        data = (logs / name).read_bytes()  # one more trailing newline: other content hash
+        (tmp_path / "b" / name).write_bytes(data + b"\n")
+    con = store.connect(None)
+    ingest_paths([str(tmp_path)], con, workers=1)
+
+    def findings() -> list[tuple]:
+        return sorted((r["finding_id"], r["message"], r["fields"]) for r in fetch_findings(con))
+
+    run_detections(con, story())
+    every_row = findings()
+    monkeypatch.setattr(detect, "DEDUPE_RULES", 1)
+    process_rules = [r for r in story() if r.table == "process_start"]
+    sql = detect.build_match_sql("process_start", list(enumerate(process_rules)))
+    assert "GROUP BY" in sql
+    run_detections(con, story())
+    assert findings() == every_row
+    per_copy = con.execute(
+        "SELECT split_part(ev_file, '/', -2) AS copy, count(*) FROM findings GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert [c for c, _ in per_copy] == ["a", "b"] and per_copy[1][1] > 40

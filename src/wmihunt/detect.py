@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from . import findings as F
-from .backend.columns import relation_columns
+from .backend.columns import LOWERED_PREFIX, relation_columns
 from .backend.dialect import DUCKDB, Dialect
 from .findings import finding_to_json  # noqa: F401  (the API is run_detections + this)
 from .models import MODELS
@@ -48,6 +48,9 @@ _REASSEMBLED_NOTE = " (matched in the script reassembled from its 4104 parts)"
 CHUNK_ROWS = 2_000_000
 #: rules per matching query before the rules of a table are split over threads
 PARALLEL_RULES = 200
+#: from this many rules in one query, each distinct combination of the values the rules
+#: read is tested once (logs repeat the same command lines, images and parents a lot)
+DEDUPE_RULES = 50
 MATCH_THREADS = 2
 
 
@@ -242,10 +245,28 @@ def build_match_sql(
         hits = ", ".join(f"CASE WHEN ({r.where}) THEN {i} END" for i, r in indexed)
         matched = d.matched_list_expression.format(items=hits)
         any_rule = f" {d.or_token} ".join(f"({r.where})" for _, r in indexed)
+        l_cte = d.materialized_cte.format(name="l", query=rows)
+        read = [d.ident(c) for c in sorted(raw)] + [
+            d.ident(LOWERED_PREFIX + c) for c in sorted(lowered)
+        ]
+        if len(indexed) < DEDUPE_RULES or not read:
+            return (
+                f"WITH {l_cte} "
+                f"SELECT {rid}, {d.unnest_expression.format(expr=matched)} AS _rule "
+                f"FROM l WHERE {any_rule}"
+            )
+        # Many rules: test each distinct combination of the values they read once (the
+        # predicates see nothing else), then give its matches to every row that has it.
+        cols = ", ".join(read)
+        rids = d.list_aggregate_expression.format(expr=rid)
+        k_cte = d.materialized_cte.format(
+            name="k", query=f"SELECT {rids} AS _rids, {cols} FROM l GROUP BY {cols}"
+        )
         return (
-            f"WITH {d.materialized_cte.format(name='l', query=rows)} "
-            f"SELECT {rid}, {d.unnest_expression.format(expr=matched)} AS _rule "
-            f"FROM l WHERE {any_rule}"
+            f"WITH {l_cte}, {k_cte}, "
+            f"m AS (SELECT _rids, {d.unnest_expression.format(expr=matched)} AS _rule "
+            f"FROM k WHERE {any_rule}) "
+            f"SELECT {d.unnest_expression.format(expr='_rids')} AS {rid}, _rule FROM m"
         )
     union = " UNION ALL ".join(
         f"SELECT {rid}, {i} AS _rule FROM l WHERE ({r.where})" for i, r in indexed

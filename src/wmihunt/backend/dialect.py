@@ -65,6 +65,8 @@ class Dialect:
     row_id: str = "rowid"
     #: a query's result kept for the next statements of the session
     temp_table: str = "CREATE OR REPLACE TEMP TABLE {name} AS {query}"
+    #: the values of a group as a list (aggregate)
+    list_aggregate_expression: str = "list({expr})"
 
     def ident(self, name: str) -> str:
         """Quote an identifier (``user`` is a keyword in DuckDB, so always quote)."""
@@ -141,6 +143,7 @@ class SparkDialect(Dialect):
     materialized_cte: str = "{name} AS ({query})"  # cache the DataFrame instead
     row_id: str = "_row_id"  # to be provided by the loader (monotonically_increasing_id)
     temp_table: str = "CREATE OR REPLACE TEMPORARY VIEW {name} AS {query}"  # then cache it
+    list_aggregate_expression: str = "collect_list({expr})"
 
     def ident(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
