@@ -173,7 +173,7 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) ->
     from ..case import load_case
     from ..context.parents import infer_parents
     from ..detect import run_detections
-    from ..report import csv_out, html, terminal
+    from ..report import csv_out, terminal
     from ..report.progress import scan_progress
     from ..textpath import text_path
 
@@ -232,6 +232,8 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) ->
     if args.summary:
         csv_out.write_summary_csv(case.summary, args.summary)
     if args.html:
+        from ..report import html  # Jinja2: imported only for the HTML report
+
         html.write_html(
             args.html,
             case.findings,
