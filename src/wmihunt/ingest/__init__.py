@@ -41,6 +41,7 @@ import duckdb
 
 from .. import readers, scanlog
 from ..models import MODELS
+from ..textpath import text_path
 from .case import PAUSE_ENV, Case, IngestStats, OnDone
 from .normalizing import BATCH_ROWS, file_sha256, normalize_path
 from .parallel import WorkerPool, plan_tasks
@@ -71,8 +72,9 @@ class Reading:
         self._n_workers = workers if workers is not None else _default_workers(self._files)
         self._pool: WorkerPool | None = None
         if self._n_workers > 1 and len(self._files) > 1:
-            hashes, loaded_paths = scanlog.loaded_inputs(con)
-            tasks = plan_tasks(self._files, loaded_paths, self._n_workers)
+            hashes, loaded = scanlog.loaded_inputs(con)  # stored names (``textpath``)
+            solo = {p for p in self._files if text_path(p) in loaded}
+            tasks = plan_tasks(self._files, solo, self._n_workers)
             self._pool = WorkerPool(tasks, self._n_workers, hashes, limits)
 
     def finish(self, on_done: OnDone | None = None) -> IngestStats:
