@@ -20,6 +20,7 @@ from .detect import summarize
 from .findings import fetch_findings, finding_to_json
 from .report.overview import data_overview
 from .rules.loader import load_story
+from .store import one_thread
 
 
 @dataclass
@@ -47,16 +48,17 @@ def load_findings(
         return findings
     failed = 0
     memo: dict[Any, Any] = {}  # host/user parts computed once for all findings
-    for finding in findings:
-        try:
-            ctx = context.for_finding(con, finding["finding_id"], memo=memo)
-        except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
-            failed += 1  # one finding's context must not sink the report
-            if failed == 1:
-                notes.append(f"context failed: {type(exc).__name__}: {exc}")
-            continue
-        if ctx:
-            finding["context"] = ctx
+    with one_thread(con):  # many small queries
+        for finding in findings:
+            try:
+                ctx = context.for_finding(con, finding["finding_id"], memo=memo)
+            except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
+                failed += 1  # one finding's context must not sink the report
+                if failed == 1:
+                    notes.append(f"context failed: {type(exc).__name__}: {exc}")
+                continue
+            if ctx:
+                finding["context"] = ctx
     if failed > 1:
         notes.append(f"context failed for {failed} findings")
     return findings

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 
 import duckdb
 
-from .. import readers, scanlog
+from .. import readers, scanlog, store
 from ..models import MODELS
 from ..textpath import text_path
 from .case import PAUSE_ENV, Case, IngestStats, OnDone
@@ -87,20 +87,18 @@ class Reading:
         finished = False
         # One DuckDB thread while loading: the worker processes have the cores, and each
         # DuckDB thread keeps its own insert buffers (measured: 4x input, peak 255 -> 222 MB).
-        ((threads,),) = self.con.execute("SELECT current_setting('threads')").fetchall()
-        self.con.execute("SET threads = 1")
         try:
-            if self._pool is None:
-                for path in self._files:
-                    case.load_serial(path)
-            else:
-                for task in self._pool.results():
-                    case.add_task(task)
-                case.flush_group()
+            with store.one_thread(self.con):
+                if self._pool is None:
+                    for path in self._files:
+                        case.load_serial(path)
+                else:
+                    for task in self._pool.results():
+                        case.add_task(task)
+                    case.flush_group()
             finished = True
         finally:
             self.close(finished=finished)
-            self.con.execute(f"SET threads = {int(threads)}")
         for path in self._stdin:
             case.load_stdin(path)
         return case.scan
