@@ -153,3 +153,70 @@ def test_a_file_name_that_is_not_utf8_is_read_and_stored_as_text(
     again = ingest.ingest_paths([str(folder)], con, workers=workers)
     assert (again.duplicates, again.rows_added) == (2, 0)  # known by its stored name
     con.close()
+
+
+def test_a_reading_abandoned_before_finish_stops_its_workers(tmp_path: Path) -> None:
+    """``scan`` starts the workers before it loads the rules; when it then gives up (bad
+    rules, an error), ``close`` must stop them and remove their spill folder."""
+    import os
+    import time
+
+    paths = [str(p) for p in _copies(tmp_path, 6)]
+    con = store.connect(None)
+    reading = ingest.start(paths, con, workers=2)
+    pool = reading._pool
+    assert pool is not None
+    processes = list(pool._pool._processes.values())
+    assert processes and all(p.is_alive() for p in processes)
+    scratch = pool._scratch
+    reading.close()
+    deadline = time.monotonic() + 10
+    while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(p.is_alive() for p in processes)
+    assert not os.path.exists(scratch)
+    assert ingest.table_counts(con) == dict.fromkeys(ingest.table_counts(con), 0)
+    con.close()
+
+
+def test_ctrl_c_while_loading_worker_results_stops_cleanly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ctrl-C in the parent while workers still read: KeyboardInterrupt reaches the
+    caller (no other exception from the cleanup), the workers are stopped, and the case
+    holds whole inputs only."""
+    from wmihunt.ingest import case as case_module
+
+    monkeypatch.setattr(parallel, "TASK_FILES", 1)  # one task per file
+    paths = [str(p) for p in _copies(tmp_path, 1)]
+    for i in range(5):  # other contents (an extra newline each): all loaded
+        p = tmp_path / f"more{i}.xml"
+        p.write_bytes(SYSMON.read_bytes() + b"\n" * (i + 1))
+        paths.append(str(p))
+    real = case_module.Case.add_task
+    seen: list[int] = []
+    pools: list[Any] = []
+
+    def interrupted(self: Any, task: Any) -> None:
+        seen.append(1)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        real(self, task)
+        self.flush_group()  # the first two are committed
+
+    monkeypatch.setattr(case_module.Case, "add_task", interrupted)
+    real_pool = parallel.WorkerPool.__init__
+
+    def keep(self: Any, *a: Any, **k: Any) -> None:
+        real_pool(self, *a, **k)
+        pools.append(list(self._pool._processes.values()))
+
+    monkeypatch.setattr(parallel.WorkerPool, "__init__", keep)
+    con = store.connect(tmp_path / "case.duckdb")
+    with pytest.raises(KeyboardInterrupt):
+        ingest.ingest_paths(paths, con, workers=2)
+    for process in pools[0]:
+        process.join(timeout=10)
+        assert not process.is_alive()
+    assert _rows(con) == {"process_start": 80, "wmi_activity": 12}  # two whole inputs
+    con.close()

@@ -218,8 +218,10 @@ class WorkerPool:
         if finished:
             self._pool.shutdown(wait=True)
         else:  # interrupted: do not wait for files nobody will load
+            # taken before shutdown(), which forgets them (``_processes = None``)
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in list(getattr(self._pool, "_processes", {}).values()):
+            for process in processes:
                 process.terminate()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
