@@ -1,17 +1,22 @@
 """Run compiled rules as SQL over the model tables; fill ``findings``; build summaries.
 
-All rules of one table are evaluated in ONE query. Two shapes are available:
+All rules of one table are matched in ONE query (``build_match_sql``), whose (row,
+rule) hits go to a temp table; the findings are then written by a second statement built
+for the rules that matched only (``build_output_sql``). Two matching shapes:
 
 * ``scan`` (default): the columns the rules read are selected once per row (lower-cased
   copies materialised, so ``lower(x)`` is not recomputed per predicate), the WHERE is the
-  OR of all rules, and for the few matching rows a list of matched rule indexes is built,
-  unnested and joined back to the full rows;
+  OR of all rules, and for the few matching rows a list of matched rule indexes is built
+  and unnested. From ``DEDUPE_RULES`` rules on, each distinct combination of the read
+  values is tested once; from ``PARALLEL_RULES`` on, the rules are split over two queries
+  run at once (planning ~1,100 rules takes about a second, single-threaded);
 * ``union``: one ``SELECT ... WHERE rule`` per rule over the same rows, ``UNION ALL``.
 
 Measured on 1,000,000 synthetic process starts (2 shared cores, busy machine): the 12
 story rules took 335 ms with ``scan`` and 441 ms with ``union``; the story plus SigmaHQ's
 1,088 compilable ``process_creation`` rules took 116 s with ``scan`` and 170 s with
-``union``. ``scan`` is the default; ``union`` is kept as the most portable SQL.
+``union`` (session 1; docs/benchmarks.md has today's figures). ``scan`` is the default;
+``union`` is kept as the most portable SQL.
 """
 
 from __future__ import annotations
