@@ -161,15 +161,18 @@ def run(args: argparse.Namespace) -> int:
     from .. import ingest, store
 
     con = store.connect(args.db)
+    started = time.perf_counter()  # the read phase counts from here: workers start now
     reading = ingest.start(args.paths, con, workers=args.workers)
     try:
-        return _scan(args, con, reading, err)
+        return _scan(args, con, reading, err, started)
     finally:
         reading.close()
         con.close()
 
 
-def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) -> int:
+def _scan(
+    args: argparse.Namespace, con: Any, reading: Reading, err: Console, started: float
+) -> int:
     from ..case import load_case
     from ..context.parents import infer_parents
     from ..detect import run_detections
@@ -190,7 +193,6 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, err: Console) ->
     missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
     for path in missing:
         err.print(f"wmihunt scan: no such file or folder: {text_path(path)}", markup=False)
-    started = time.perf_counter()
     with scan_progress(err, reading.n_inputs, enabled=not args.quiet) as progress:
         stats = reading.finish(on_done=progress)
     read_seconds = time.perf_counter() - started
