@@ -231,7 +231,7 @@ def build_match_sql(
     source: str | None = None,
 ) -> str:
     """The query giving (``_rid``, ``_rule``) per match of the rules in ``indexed`` (all
-    on ``table``); ``_rule`` may be NULL on extra rows of the scan strategy.
+    on ``table``).
 
     ``l``: the rows (``row_filter``: time window, row-id chunk) with the columns the rules
     read, lower-cased ones computed once.
@@ -426,7 +426,7 @@ def _run_table(
         def run(batch: list[tuple[int, CompiledRule]], row_filter: str = row_filter,
                 params: list[Any] = params) -> None:  # fmt: skip
             _match(con, table, batch, row_filter, params, strategy, dialect, source)
-            found = f"SELECT DISTINCT _rule FROM {_HITS} WHERE _rule IS NOT NULL"
+            found = f"SELECT DISTINCT _rule FROM {_HITS}"
             fired = {i for (i,) in con.execute(found).fetchall()}
             if fired:
                 con.execute(build_output_sql(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -40,16 +41,28 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(model.ddl())
 
 
-def load_batch(con: duckdb.DuckDBPyConnection, table: str, batch: pa.Table) -> int:
-    """Append an Arrow table (already in the model's schema) to ``table``; return row count."""
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    batch: pa.Table,
+    *,
+    target: str | None = None,
+    where: str = "",
+    params: list[Any] | None = None,
+) -> int:
+    """Append an Arrow table (already in ``table``'s model schema) to ``target`` (default:
+    the table itself), keeping the rows ``where`` selects (a SQL ``WHERE ...`` clause over
+    the batch, with ``params``); return the rows inserted."""
     if batch.num_rows == 0:
         return 0
     model = MODELS[table]
-    batch = batch.select(model.column_names)
-    con.register("_wmihunt_batch", batch)
+    cols = ", ".join(f'"{c}"' for c in model.column_names)
+    con.register("_wmihunt_batch", batch.select(model.column_names))
     try:
-        cols = ", ".join(f'"{c}"' for c in model.column_names)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wmihunt_batch")
+        got = con.execute(
+            f"INSERT INTO {target or table} ({cols}) SELECT {cols} FROM _wmihunt_batch{where}",
+            params or [],
+        ).fetchone()
     finally:
         con.unregister("_wmihunt_batch")
-    return batch.num_rows
+    return int(got[0]) if got else 0

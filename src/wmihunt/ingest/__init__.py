@@ -44,7 +44,7 @@ from ..models import MODELS
 from ..textpath import text_path
 from .case import PAUSE_ENV, Case, IngestStats, OnDone
 from .normalizing import BATCH_ROWS, file_sha256, normalize_path
-from .parallel import WorkerPool, plan_tasks
+from .parallel import WorkerPool, file_size, plan_tasks
 
 
 class Reading:
@@ -68,7 +68,7 @@ class Reading:
         #: top-level inputs (for a progress bar)
         self.n_inputs = len(inputs)
         self._stdin = [p for p in inputs if p == "-"]
-        self._files = sorted((p for p in inputs if p != "-"), key=_size, reverse=True)
+        self._files = sorted((p for p in inputs if p != "-"), key=file_size, reverse=True)
         self._n_workers = workers if workers is not None else _default_workers(self._files)
         self._pool: WorkerPool | None = None
         if self._n_workers > 1 and len(self._files) > 1:
@@ -136,13 +136,6 @@ def ingest_paths(
 
 def _default_workers(files: list[str]) -> int:
     return max(1, min(len(files), os.cpu_count() or 1))
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -20,9 +20,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .. import readers, scanlog
+from .. import readers, scanlog, store
 from ..accounting import DUPLICATE, FileStats, ScanStats
-from ..models import MODELS
 from ..textpath import text_path
 from . import normalizing
 from .normalizing import BATCH_ROWS, file_sha256
@@ -100,17 +99,10 @@ class _InputLoad:
     ) -> None:
         if batch.num_rows == 0:
             return
-        target = self._target(table)
-        cols = ", ".join(f'"{c}"' for c in MODELS[table].column_names)
         where, params = self._where(only, exclude)
-        self.con.register("_wmihunt_batch", batch.select(MODELS[table].column_names))
-        try:
-            got = self.con.execute(
-                f"INSERT INTO {target} ({cols}) SELECT {cols} FROM _wmihunt_batch{where}", params
-            ).fetchone()
-        finally:
-            self.con.unregister("_wmihunt_batch")
-        self.rows += int(got[0]) if got else 0
+        self.rows += store.load_batch(
+            self.con, table, batch, target=self._target(table), where=where, params=params
+        )
 
     def add_parquets(
         self,
@@ -357,6 +349,14 @@ class Case:
             raise
 
     # -- inputs read by worker processes --------------------------------------------------
+    def _is_copy(self, file: FileResult) -> bool:
+        """Is ``file``'s content already in the case or met earlier in this scan? If so,
+        the first name it was seen under is remembered for the duplicate's message."""
+        if file.sha256 is None or (file.duplicate_of is None and file.sha256 not in self.hashes):
+            return False
+        self.hashes.setdefault(file.sha256, file.duplicate_of or file.name)
+        return True
+
     def add_task(self, task: TaskResult) -> None:
         """A worker's task joins the pending group (committed by ``flush_group``). A task
         holding a file already in the case at the same path (it may have grown: its rows
@@ -378,10 +378,9 @@ class Case:
                 self._unlogged.append((file.name, file.entries))
                 continue
             sha = file.sha256
-            if sha is not None and (file.duplicate_of is not None or sha in self.hashes):
+            if self._is_copy(file):
                 if file.duplicate_of is None:  # read, but a copy of an earlier input
                     self._exclude.add(file.name)
-                self.hashes.setdefault(sha, file.duplicate_of or file.name)
                 row = scanlog.InputRow(file.name, sha, file.size, scanlog.DUPLICATE)
                 self._logged.append((file.name, [self._duplicate_entry(file.name, sha)], row))
                 continue
@@ -465,8 +464,7 @@ class Case:
             self._finish(file.name, file.entries)
             return
         sha = file.sha256
-        if sha is not None and (file.duplicate_of is not None or sha in self.hashes):
-            self.hashes.setdefault(sha, file.duplicate_of or file.name)
+        if self._is_copy(file):
             self.duplicate(file.name, sha, file.size)
             return
         self._begin()

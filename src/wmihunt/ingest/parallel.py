@@ -82,7 +82,7 @@ def plan_tasks(paths: list[str], solo: set[str], n_workers: int) -> list[list[st
     count: dict[str, int] = {}
     for path in paths:
         count[path] = count.get(path, 0) + 1
-    sizes = {p: _size(p) for p in count}
+    sizes = {p: file_size(p) for p in count}
     budget = max(1 << 20, min(TASK_BYTES, sum(sizes.values()) // (4 * max(1, n_workers))))
     tasks: list[list[str]] = []
     current: list[str] = []
@@ -101,7 +101,8 @@ def plan_tasks(paths: list[str], solo: set[str], n_workers: int) -> list[list[st
     return tasks
 
 
-def _size(path: str) -> int:
+def file_size(path: str) -> int:
+    """Size in bytes; 0 when it cannot be known (the reader then says why)."""
     try:
         return os.path.getsize(path)
     except OSError:
@@ -247,4 +248,4 @@ def _sweep_stale_spills() -> None:
             pass  # alive (or not ours to signal): leave it
 
 
-__all__ = ["FileResult", "TaskResult", "WorkerPool", "plan_tasks", "run_task"]
+__all__ = ["FileResult", "TaskResult", "WorkerPool", "file_size", "plan_tasks", "run_task"]
