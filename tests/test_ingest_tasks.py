@@ -232,3 +232,50 @@ def test_ctrl_c_while_loading_worker_results_stops_cleanly(
     assert all(_stopped(p.pid) for p in pools[0])
     assert _rows(con) == {"process_start": 80, "wmi_activity": 12}  # two whole inputs
     con.close()
+
+
+def test_a_new_case_starts_reading_before_duckdb_is_imported() -> None:
+    """``scan`` forks its workers before it imports DuckDB (about a third of a second):
+    planning and starting a reading must not import it, and the workers then never
+    carry it. Asked of a fresh interpreter, where nothing else imported it yet."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from wmihunt import ingest\n"
+        f"reading = ingest.start([{str(SYSMON)!r}, {str(SECURITY)!r}], workers=2)\n"
+        "assert reading._pool is not None, 'no worker pool'\n"
+        "loaded = 'duckdb' in sys.modules\n"
+        "reading.close()\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_a_reading_started_without_the_case_loads_into_the_one_given_to_finish(
+    tmp_path: Path,
+) -> None:
+    """A new case: the reading starts with no connection, ``finish`` gets it. Same rows
+    and accounting as a reading started with the connection; without one, ``finish``
+    refuses instead of loading nowhere."""
+    paths = [str(SYSMON), str(SECURITY), *map(str, _copies(tmp_path, 2))]
+    early = ingest.start(paths, workers=2)
+    with pytest.raises(TypeError, match="connection"):
+        early.finish()
+    early.close()
+    con = store.connect(None)
+    stats = ingest.start(paths, workers=2).finish(con=con)
+    reference = store.connect(None)
+    expected = ingest.ingest_paths(paths, reference, workers=2)
+    assert _rows(con) == _rows(reference) == {
+        "process_start": 80,  # 40 Sysmon 1 + 40 Security 4688
+        "wmi_activity": 6,
+        "logon": 7,
+    }
+    assert (stats.duplicates, stats.rows_added) == (expected.duplicates, expected.rows_added)
+    assert stats.duplicates == 2  # the copies met in the same scan
+    con.close()
+    reference.close()

@@ -93,18 +93,23 @@ def load_case(
     with_context: bool = True,
     with_accounting: bool = True,
     with_summary: bool = True,
+    with_overview: bool = True,
 ) -> CaseData:
     """Everything a report shows, from an open case database. ``scan`` leaves out what
     its outputs do not show: the accounting (it has its own) and, unless a summary CSV or
     the HTML report is written, the summary (its GROUP BY over every grouping field costs
-    DuckDB tens of MB of working memory on a few thousand findings)."""
+    DuckDB tens of MB of working memory on a few thousand findings), and, when nothing is
+    displayed (``with_overview=False``: a quiet scan without HTML), the risk per entity
+    and the data overview."""
     case = CaseData()
     case.findings = load_findings(con, case.notes, with_context=with_context)
     if case.findings:
         if with_summary:
             case.summary = load_summary(con, case.findings)
-        case.entities = risk.risk_by_entity(con)
-    case.overview = data_overview(con)
+        if with_overview:
+            case.entities = risk.risk_by_entity(con)
+    if with_overview:
+        case.overview = data_overview(con)
     if with_accounting:
         case.accounting = scanlog.load(con)
     return case

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from ..cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..ingest import Reading
     from ..rules.loader import RuleSet
 
@@ -148,31 +149,48 @@ def _report_rejected(rules: RuleSet, err: Console, limit: int = 20) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    err = Console(stderr=True, soft_wrap=True)  # messages stay one line each (grep-able)
+    problem = _argument_problem(args)
+    if problem:
+        from rich.console import Console
+
+        Console(stderr=True, soft_wrap=True).print(f"wmihunt scan: {problem}", markup=False)
+        return EXIT_ERROR
+    # Reading starts first: the workers parse while this process imports the rest (rich,
+    # DuckDB: about 0.4 s) and loads the rules. A case that already exists is opened
+    # first, so that its content is not read again.
+    from .. import ingest
+
+    new_case = args.db is None or not os.path.exists(args.db)
+    started = time.perf_counter()  # the read phase counts from here: workers start now
+    reading = ingest.start(args.paths, workers=args.workers) if new_case else None
+    con = None
+    try:
+        from .. import store
+
+        con = store.connect(args.db)
+        if reading is None:
+            started = time.perf_counter()
+            reading = ingest.start(args.paths, con, workers=args.workers)
+        return _scan(args, con, reading, started)
+    finally:
+        if reading is not None:
+            reading.close()
+        if con is not None:
+            con.close()
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
     for directory in args.rules:
         if not Path(directory).is_dir():
-            err.print(f"wmihunt scan: --rules {directory!r} is not a folder", markup=False)
-            return EXIT_ERROR
+            return f"--rules {directory!r} is not a folder"
     if args.no_story and not args.rules:
-        err.print("wmihunt scan: no rules to run")
-        return EXIT_ERROR
-    # Reading starts first: the workers parse while this process imports the rest and
-    # loads the rules (about half a second).
-    from .. import ingest, store
-
-    con = store.connect(args.db)
-    started = time.perf_counter()  # the read phase counts from here: workers start now
-    reading = ingest.start(args.paths, con, workers=args.workers)
-    try:
-        return _scan(args, con, reading, err, started)
-    finally:
-        reading.close()
-        con.close()
+        return "no rules to run"
+    return None
 
 
-def _scan(
-    args: argparse.Namespace, con: Any, reading: Reading, err: Console, started: float
-) -> int:
+def _scan(args: argparse.Namespace, con: Any, reading: Reading, started: float) -> int:
+    from rich.console import Console
+
     from ..case import load_case
     from ..context.parents import infer_parents
     from ..detect import run_detections
@@ -180,6 +198,7 @@ def _scan(
     from ..report.progress import scan_progress
     from ..textpath import text_path
 
+    err = Console(stderr=True, soft_wrap=True)  # messages stay one line each (grep-able)
     machine = args.format != "table"
     to_stdout = machine and args.output in (None, "-")
     quiet = args.quiet or to_stdout
@@ -194,7 +213,7 @@ def _scan(
     for path in missing:
         err.print(f"wmihunt scan: no such file or folder: {text_path(path)}", markup=False)
     with scan_progress(err, reading.n_inputs, enabled=not args.quiet) as progress:
-        stats = reading.finish(on_done=progress)
+        stats = reading.finish(on_done=progress, con=con)
     read_seconds = time.perf_counter() - started
     infer_parents(con)
 
@@ -220,6 +239,7 @@ def _scan(
         with_context=wants_context and not args.no_context,
         with_accounting=False,
         with_summary=bool(args.summary or args.html),
+        with_overview=bool(args.html) or not quiet,  # the risk ranking and header
     )
     accounting = stats.to_dict()
     accounting["seconds"] = {

@@ -23,7 +23,6 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .. import readers
 from ..accounting import FileStats
@@ -138,6 +137,8 @@ def run_task(paths: list[str], scratch: str, limits: readers.Limits | None) -> T
         if batch.num_rows < BATCH_ROWS:  # the task's last batch: small, goes back in memory
             result.tables.append((table, batch))
             return
+        import pyarrow.parquet as pq  # only for a full batch (rare): 35 ms of imports
+
         # a unique name: worker processes are reused across tasks
         fd, out = tempfile.mkstemp(prefix=f"{table}-", suffix=".parquet", dir=scratch)
         os.close(fd)
