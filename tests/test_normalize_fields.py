@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wmihunt.normalize.fields import (
@@ -156,6 +156,42 @@ def test_parse_time_never_raises_on_other_values(value: object) -> None:
 def test_parse_time_iso_round_trip(when: datetime) -> None:
     assert parse_time(when.isoformat() + "Z") == when
     assert parse_time(when.strftime("%Y-%m-%d %H:%M:%S.%f")) == when
+
+
+def _by_regular_expression(text: str) -> datetime | None:
+    """``parse_time``'s general path alone (the reference for its ``fromisoformat`` one)."""
+    from wmihunt.normalize.fields import _ISO, _from_iso
+
+    match = _ISO.fullmatch(text)
+    try:
+        return _from_iso(match) if match else None
+    except (ValueError, OverflowError):
+        return None
+
+
+@st.composite
+def _near_canonical(draw: st.DrawFn) -> str:
+    """A canonical Windows time (``2021-03-04 05:06:07.123``, ``...T...Z``), often with
+    one change: another character anywhere (separators, non-ASCII digits, spaces), a
+    fraction of another length or with a comma, a zone."""
+    when = draw(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+    text = when.strftime("%Y-%m-%d") + draw(st.sampled_from("T ")) + when.strftime("%H:%M:%S")
+    text += draw(st.one_of(st.just(""), st.text(st.sampled_from("0123456789"), min_size=0,
+                                                 max_size=12).map(lambda d: "." + d)))  # fmt: skip
+    if draw(st.booleans()):
+        at = draw(st.sampled_from([4, 7, 10, 13, 16, 19]) | st.integers(0, len(text) - 1))
+        char = draw(st.sampled_from([*"05-:.,T_t/ xZ", "٣", "\u00a0"]))
+        text = text[:at] + char + text[at + 1 :]
+    return text + draw(st.sampled_from(["", "", "Z", "z", " ", "+02:00", "UTC", "ZZ"]))
+
+
+@settings(max_examples=2000)
+@given(_near_canonical())
+def test_parse_time_fast_path_gives_the_regular_expressions_result(text: str) -> None:
+    """Windows times in the canonical shape are read by ``fromisoformat``; on the canonical
+    shape and everything near it (wrong separators, impossible dates, non-ASCII digits,
+    long fractions, zones) the result is exactly the general path's."""
+    assert parse_time(text) == _by_regular_expression(text)
 
 
 # --- Sysmon 19-21 values ----------------------------------------------------------------

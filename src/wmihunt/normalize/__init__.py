@@ -44,6 +44,8 @@ class Source:
     fill: Filler
     #: Match field names case-insensitively (see ``Fields``).
     fold_case: bool = False
+    #: The event's own time field, which wins over the System time when readable.
+    time_field: str | None = None
 
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -52,7 +54,7 @@ WMI_ACTIVITY = "Microsoft-Windows-WMI-Activity/Operational"
 POWERSHELL = "Microsoft-Windows-PowerShell/Operational"
 
 _RAW_SOURCES: dict[tuple[str, int | str], Source] = {
-    (SYSMON, 1): Source("sysmon", "process_start", process.sysmon_1),
+    (SYSMON, 1): Source("sysmon", "process_start", process.sysmon_1, time_field="UtcTime"),
     (SYSMON, 19): Source("sysmon", "wmi_activity", wmi.sysmon_19),
     (SYSMON, 20): Source("sysmon", "wmi_activity", wmi.sysmon_20),
     (SYSMON, 21): Source("sysmon", "wmi_activity", wmi.sysmon_21),
@@ -110,7 +112,7 @@ def normalize(event: RawEvent) -> tuple[str, dict[str, Any]] | None:
         return None
     fields = Fields(event, source.fold_case)  # NormalizeError when data is not a mapping
     row = dict.fromkeys(_COLUMNS[source.table])  # every column present, NULL by default
-    row.update(base_row(event, fields, source.data_source))
+    row.update(base_row(event, fields, source.data_source, source.time_field))
     source.fill(event, fields, row)
     return source.table, row
 

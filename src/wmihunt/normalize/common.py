@@ -101,11 +101,12 @@ def event_id_text(event_id: Any) -> str:
     return str(event_id).strip()
 
 
-def uid(event: RawEvent) -> str:
+def uid(event: RawEvent, file: str | None = None) -> str:
     """Stable event id: ``<file>|<member>|L<line>`` for line formats, else the record id.
 
     The line comes first because a JSON-lines file often mixes hosts and channels, whose
     record numbers collide (82 collisions in one OTRF dataset); a file position cannot.
+    ``file``: ``text_path(event.file)`` when the caller has it already.
     """
     if event.line is not None:
         pos = f"L{event.line}"
@@ -113,17 +114,27 @@ def uid(event: RawEvent) -> str:
         pos = str(event.record_id)
     else:
         pos = "?"
-    return f"{text_path(event.file)}|{text_path(event.member or '')}|{pos}"
+    if file is None:
+        file = text_path(event.file)
+    return f"{file}|{text_path(event.member or '')}|{pos}"
 
 
-def base_row(event: RawEvent, fields: Fields, data_source: str) -> dict[str, Any]:
+def base_row(
+    event: RawEvent, fields: Fields, data_source: str, time_field: str | None = None
+) -> dict[str, Any]:
     """COMMON and EVIDENCE columns; ``time``/``dest``/``user`` are defaults a normalizer
-    may override (Sysmon ``UtcTime``, CrowdStrike host names, ...)."""
+    may override (CrowdStrike host names, ...). ``time_field``: the event's own time field
+    (Sysmon ``UtcTime``: when the thing happened), which wins over the System time when it
+    can be read."""
     dest = event.computer or as_text(fields.get("Hostname", "Computer", "ComputerName"))
     sid = system_user_sid(event, fields)
+    file = text_path(event.file)
+    when = parse_time(fields.get(time_field)) if time_field is not None else None
+    if when is None:
+        when = parse_time(event.time) or parse_time(fields.get("@timestamp", "TimeCreated"))
     return {
-        "uid": uid(event),
-        "time": parse_time(event.time) or parse_time(fields.get("@timestamp", "TimeCreated")),
+        "uid": uid(event, file),
+        "time": when,
         "dest": dest or None,
         "user": sid,
         "user_id": sid,
@@ -131,7 +142,7 @@ def base_row(event: RawEvent, fields: Fields, data_source: str) -> dict[str, Any
         "channel": event.channel,
         "event_id": event_id_text(event.event_id),
         "provider": event.provider or as_text(fields.get("SourceName")),
-        "ev_file": text_path(event.file),
+        "ev_file": file,
         "ev_member": text_path(event.member) if event.member is not None else None,
         "ev_record_id": parse_int(event.record_id),
         "ev_line": parse_int(event.line),

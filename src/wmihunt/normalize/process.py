@@ -21,15 +21,8 @@ from .common import Fields, set_user
 from .fields import basename, is_sid, join_account, opt, opt_sid, parse_int, parse_time
 
 
-def sysmon_time(fields: Fields, row: dict[str, Any]) -> None:
-    """Sysmon's own ``UtcTime`` (when the thing happened) wins over the System time."""
-    when = parse_time(fields.get("UtcTime"))
-    if when is not None:
-        row["time"] = when
-
-
 def sysmon_1(event: RawEvent, f: Fields, row: dict[str, Any]) -> None:
-    sysmon_time(f, row)
+    """``time`` is Sysmon's own ``UtcTime`` (``Source.time_field``), else the System time."""
     set_user(row, opt(f.text("User")))
     image = f.text("Image")
     parent_image = f.text("ParentImage")

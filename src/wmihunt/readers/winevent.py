@@ -84,15 +84,19 @@ def event_data(node: Any) -> dict[str, Any]:
         return {}
     if not isinstance(node, dict):
         return {"Data": _unnamed_data(node)}
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == _ATTRS:
-            continue
-        if key == "Data":
-            out["Data"] = _unnamed_data(value)
-        else:
-            out[key] = clean(value)
+    out = dict(node)
+    out.pop(_ATTRS, None)
+    # text and numbers (nearly every value) need no cleaning: only the others are visited
+    nested = [k for k, value in out.items() if type(value) not in _PLAIN and k != "Data"]
+    for key in nested:
+        out[key] = clean(out[key])
+    if "Data" in out:
+        out["Data"] = _unnamed_data(out["Data"])
     return out
+
+
+#: Value types ``clean`` returns unchanged (``bool`` is not ``int`` here: still exact).
+_PLAIN = frozenset({str, int, float, type(None)})
 
 
 def user_data(node: Any) -> tuple[dict[str, Any], str | None]:
