@@ -92,3 +92,44 @@ def test_user_rules_that_cannot_run_are_listed_briefly(
     assert any("bad_field.yml" in x and "unknown field" in x for x in err.split("wmihunt scan:"))
     assert "1 rules not used" in err.replace("\n", " ")
     assert len(lines) <= 4
+
+
+def test_the_program_exits_with_its_code_and_complete_outputs(tmp_path: Path) -> None:
+    """``python -m wmihunt`` skips the interpreter's teardown (``cli.run``): its exit code,
+    the findings file, the case on disk and JSON lines on a pipe must still be whole."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    out, db = tmp_path / "f.jsonl", tmp_path / "case.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-m", "wmihunt", "scan", str(SAMPLES), "-q", "-o", str(out),
+         "--db", str(db), "--no-context"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # findings
+    lines = out.read_text().splitlines()
+    assert len(lines) > 50 and all(json.loads(line)["finding_id"] for line in lines)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM findings").fetchone() == (len(lines),)
+    con.close()
+    piped = subprocess.run(
+        [sys.executable, "-m", "wmihunt", "scan", str(SAMPLES), "--format", "jsonl",
+         "--no-context", "--db", str(db)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert piped.returncode == 1, piped.stderr
+    assert len(piped.stdout.splitlines()) == len(lines)  # nothing lost in the pipe buffer
+    table = subprocess.run(
+        [sys.executable, "-m", "wmihunt", "scan", str(SAMPLES), "--db", str(db)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert table.returncode == 1, table.stderr
+    assert "risk threshold" in table.stdout.splitlines()[-1]  # the view's last line
+    missing = subprocess.run(
+        [sys.executable, "-m", "wmihunt", "scan", str(tmp_path / "nothing-here")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert missing.returncode == 2
+    assert "no such file or folder" in missing.stderr

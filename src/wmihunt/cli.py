@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 
@@ -47,5 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CLEAN
 
 
+def run() -> NoReturn:
+    """The program (``wmihunt``, ``python -m wmihunt``): ``main``, then exit without the
+    interpreter's teardown. Every output file is closed and the case committed by then;
+    freeing each object of DuckDB, Arrow and the case one by one only delays the prompt
+    (about 0.1 s of a 2.5 s scan). An exception still ends the normal way, traceback
+    included."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader went away (``| head``): nothing left to tell
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
