@@ -133,3 +133,27 @@ def test_the_program_exits_with_its_code_and_complete_outputs(tmp_path: Path) ->
     )  # fmt: skip
     assert missing.returncode == 2
     assert "no such file or folder" in missing.stderr
+
+
+def test_a_quiet_scan_streams_the_same_findings_a_listed_scan_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A quiet scan writes findings one at a time from the case (``iter_findings_json``);
+    a scan that also shows them on the terminal loads the list first. Same bytes, context
+    included, in every streamed format; the exit code counts findings either way."""
+    listed, streamed = tmp_path / "listed.jsonl", tmp_path / "streamed.jsonl"
+    assert main(["scan", str(SAMPLES), "-o", str(listed)]) == 1  # table + JSON lines
+    capsys.readouterr()
+    assert main(["scan", str(SAMPLES), "-q", "-o", str(streamed)]) == 1
+    assert listed.read_bytes() == streamed.read_bytes()
+    lines = [json.loads(line) for line in listed.read_text().splitlines()]
+    assert len(lines) > 50 and all("context" in f for f in lines)
+    assert main(["scan", str(SAMPLES), "--format", "json", "--no-context"]) == 1
+    array = json.loads(capsys.readouterr().out)
+    assert [f["finding_id"] for f in array] == [f["finding_id"] for f in lines]
+    assert main(["scan", str(SAMPLES), "-q"]) == 1  # nothing written: findings counted
+    benign = tmp_path / "benign.jsonl"
+    benign.write_text(BENIGN)
+    for args in (["-q"], ["-q", "--format", "json"], ["--format", "jsonl"]):
+        assert main(["scan", str(benign), *args]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "[]"

@@ -9,7 +9,8 @@ better than no report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import duckdb
 
 from . import context, risk, scanlog
 from .detect import summarize
-from .findings import fetch_findings, finding_to_json
+from .findings import finding_to_json, iter_findings
 from .report.overview import data_overview
 from .rules.loader import load_story
 from .store import one_thread
@@ -38,30 +39,45 @@ def load_findings(
 ) -> list[dict[str, Any]]:
     """Findings in JSONL shape, each with its ``context`` when asked for (computing it
     costs a few joins per finding)."""
+    return list(iter_findings_json(con, notes, with_context=with_context))
+
+
+def iter_findings_json(
+    con: duckdb.DuckDBPyConnection, notes: list[str], *, with_context: bool = True
+) -> Iterator[dict[str, Any]]:
+    """``load_findings`` one finding at a time, in output order: a writer that takes them
+    as they come holds one finding, not all of them with their context (a scan of many
+    findings). Problems go to ``notes`` by the end of the iteration."""
+    reader = con.cursor()  # read here while the context queries use ``con``
     try:
-        rows = fetch_findings(con)
-    except duckdb.CatalogException:
-        notes.append("no findings table in this database (was it made by `wmihunt scan --db`?)")
-        return []
-    findings = [finding_to_json(row) for row in rows]
-    if not with_context:
-        return findings
-    failed = 0
-    memo: dict[Any, Any] = {}  # host/user parts computed once for all findings
-    with one_thread(con):  # many small queries
-        for finding in findings:
-            try:
-                ctx = context.for_finding(con, finding["finding_id"], memo=memo)
-            except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
-                failed += 1  # one finding's context must not sink the report
-                if failed == 1:
-                    notes.append(f"context failed: {type(exc).__name__}: {exc}")
-                continue
-            if ctx:
-                finding["context"] = ctx
-    if failed > 1:
-        notes.append(f"context failed for {failed} findings")
-    return findings
+        rows = iter_findings(reader)
+        try:
+            row = next(rows, None)
+        except duckdb.CatalogException:
+            notes.append("no findings table in this database (was it made by `wmihunt scan --db`?)")
+            return
+        failed = 0
+        memo: dict[Any, Any] = {}  # host/user parts computed once for all findings
+        # many small queries: one DuckDB thread (``one_thread``)
+        with one_thread(con) if with_context else contextlib.nullcontext():
+            while row is not None:
+                finding = finding_to_json(row)
+                if with_context:
+                    try:
+                        ctx = context.for_finding(con, finding["finding_id"], memo=memo)
+                    except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
+                        failed += 1  # one finding's context must not sink the report
+                        if failed == 1:
+                            notes.append(f"context failed: {type(exc).__name__}: {exc}")
+                    else:
+                        if ctx:
+                            finding["context"] = ctx
+                yield finding
+                row = next(rows, None)
+        if failed > 1:
+            notes.append(f"context failed for {failed} findings")
+    finally:
+        reader.close()
 
 
 def summary_rows(summaries: Any) -> list[dict[str, Any]]:
@@ -94,15 +110,19 @@ def load_case(
     with_accounting: bool = True,
     with_summary: bool = True,
     with_overview: bool = True,
+    with_findings: bool = True,
 ) -> CaseData:
     """Everything a report shows, from an open case database. ``scan`` leaves out what
     its outputs do not show: the accounting (it has its own) and, unless a summary CSV or
     the HTML report is written, the summary (its GROUP BY over every grouping field costs
     DuckDB tens of MB of working memory on a few thousand findings), and, when nothing is
     displayed (``with_overview=False``: a quiet scan without HTML), the risk per entity
-    and the data overview."""
+    and the data overview; ``with_findings=False``: the findings are streamed instead
+    (``iter_findings_json``), and the summary and risk, which come from them, are left
+    out."""
     case = CaseData()
-    case.findings = load_findings(con, case.notes, with_context=with_context)
+    if with_findings:
+        case.findings = load_findings(con, case.notes, with_context=with_context)
     if case.findings:
         if with_summary:
             case.summary = load_summary(con, case.findings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +72,30 @@ def fetch_findings(
 ) -> list[dict[str, Any]]:
     """Findings as dicts, in time order (then detection number; the finding id breaks the
     remaining ties, so that outputs are reproducible)."""
+    return list(iter_findings(con, where, params))
+
+
+def count_findings(con: duckdb.DuckDBPyConnection) -> int:
+    """Findings in the case (0 when it has no findings table)."""
+    try:
+        ((n,),) = con.execute(f'SELECT count(*) FROM "{TABLE}"').fetchall()
+    except duckdb.CatalogException:
+        return 0
+    return int(n)
+
+
+def iter_findings(
+    con: duckdb.DuckDBPyConnection, where: str = "", params: list[Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """``fetch_findings`` a thousand rows at a time: a caller that converts each finding
+    (``finding_to_json``) never holds all of them twice."""
     order = "time NULLS LAST, detection_number, uid, finding_id"
     sql = f'SELECT * FROM "{TABLE}" {where} ORDER BY {order}'
     cur = con.execute(sql, params or [])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    while rows := cur.fetchmany(1000):
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
 
 
 def iso_utc(value: dt.datetime | None) -> str | None:

@@ -10,17 +10,41 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from . import scratch
 from .models import MODELS
 
 
 def connect(
     db_path: str | Path | None = None, *, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """Open the case database (in memory when ``db_path`` is None) with the model tables."""
+    """Open the case database (in memory when ``db_path`` is None) with the model tables.
+
+    An in-memory case that outgrows DuckDB's memory limit is offloaded to a private
+    temporary folder (DuckDB's default, ``.tmp`` in the working directory, would litter
+    the analyst's folder); a file case uses ``<file>.tmp`` beside it, DuckDB's default."""
     con = duckdb.connect(str(db_path) if db_path else ":memory:", read_only=read_only)
+    if not db_path:
+        con.execute("SET temp_directory = ?", [scratch.new_name("duckdb")])
     if not read_only:
         create_tables(con)
     return con
+
+
+@contextlib.contextmanager
+def memory_limit(con: duckdb.DuckDBPyConnection, nbytes: int) -> Iterator[None]:
+    """DuckDB's memory limit at ``nbytes`` for a while, then back to its default.
+
+    Lowering the limit makes DuckDB give back what it holds beyond it (committed rows of
+    an in-memory case go to the temporary folder); without it, DuckDB keeps every buffer
+    it ever used. The data of the transaction in progress stays in memory, so the limit
+    must leave room for it. The default comes back with ``RESET`` (the setting reads back
+    rounded; nothing else changes it)."""
+    con.execute(f"SET memory_limit = '{max(1, nbytes >> 20)}MB'")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):  # never hide the error that got us here
+            con.execute("RESET memory_limit")
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,9 +192,10 @@ def _argument_problem(args: argparse.Namespace) -> str | None:
 def _scan(args: argparse.Namespace, con: Any, reading: Reading, started: float) -> int:
     from rich.console import Console
 
-    from ..case import load_case
+    from ..case import iter_findings_json, load_case
     from ..context.parents import infer_parents
     from ..detect import run_detections
+    from ..findings import count_findings
     from ..report import csv_out, terminal
     from ..report.progress import scan_progress
     from ..textpath import text_path
@@ -234,9 +236,14 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, started: float) 
 
     # the terminal view shows no per-finding context: compute it only for outputs that do
     wants_context = bool(args.html or args.output or machine)
+    with_context = wants_context and not args.no_context
+    # Nothing but a stream of findings to write (a quiet scan to JSON lines): one finding
+    # at a time goes from the case to the file, instead of all of them held in memory.
+    stream = quiet and not (args.html or args.summary) and args.format != "csv"
     case = load_case(
         con,
-        with_context=wants_context and not args.no_context,
+        with_findings=not stream,
+        with_context=with_context,
         with_accounting=False,
         with_summary=bool(args.summary or args.html),
         with_overview=bool(args.html) or not quiet,  # the risk ranking and header
@@ -250,7 +257,13 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, started: float) 
         import orjson
 
         Path(args.stats).write_bytes(orjson.dumps(accounting, option=orjson.OPT_INDENT_2))
-    _write_findings(args, case.findings)
+    if stream:
+        findings = iter_findings_json(con, case.notes, with_context=with_context)
+        found = _write_findings(args, findings, count=lambda: count_findings(con))
+    else:
+        found = _write_findings(args, case.findings, count=lambda: len(case.findings))
+    for note in case.notes:
+        err.print(f"wmihunt scan: {note}", markup=False, highlight=False)
     if args.summary:
         csv_out.write_summary_csv(case.summary, args.summary)
     if args.html:
@@ -277,27 +290,40 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, started: float) 
         err.print(f"wmihunt scan: {problem}", markup=False, highlight=False)
     if missing or stats.has_errors:
         return EXIT_ERROR
-    return EXIT_FINDINGS if case.findings else EXIT_CLEAN
+    return EXIT_FINDINGS if found else EXIT_CLEAN
 
 
-def _write_findings(args: argparse.Namespace, findings: list[dict[str, Any]]) -> None:
+def _write_findings(
+    args: argparse.Namespace, findings: Iterable[dict[str, Any]], count: Callable[[], int]
+) -> int:
+    """Write the findings in the chosen format; return how many there are (``count``
+    when no output takes them). ``findings`` may be a stream, read once; CSV, whose
+    columns come from every finding, needs a list."""
     from ..report import csv_out, jsonl, timesketch
     from ..report._io import open_binary
 
     target = args.output or "-"
     if args.format == "table":
         if args.output:  # a table on the terminal, and JSON lines in the file
-            jsonl.write_jsonl(findings, target)
-        return
+            return jsonl.write_jsonl(findings, target)
+        return count()
     if args.format == "jsonl":
-        jsonl.write_jsonl(findings, target)
-    elif args.format == "json":
+        return jsonl.write_jsonl(findings, target)
+    if args.format == "json":
+        # one JSON array, written as it comes: the same bytes as dumping the whole list
+        written = 0
         with open_binary(target) as out:
-            out.write(jsonl.dumps([jsonl.ordered_finding(f) for f in findings]) + b"\n")
-    elif args.format == "csv":
-        csv_out.write_csv(findings, target)
-    elif args.format == "timesketch":
-        timesketch.write_timesketch(findings, target)
+            out.write(b"[")
+            for finding in findings:
+                out.write((b"," if written else b"") + jsonl.dumps(jsonl.ordered_finding(finding)))
+                written += 1
+            out.write(b"]\n")
+        return written
+    if args.format == "csv":
+        rows = list(findings)
+        csv_out.write_csv(rows, target)
+        return len(rows)
+    return timesketch.write_timesketch(findings, target)
 
 
 def _input_problems(accounting: dict[str, Any], limit: int = 20) -> list[str]:

@@ -23,20 +23,24 @@ SET parent_process_path = m.process_path,
     parent_process_name = m.process_name,
     parent_inferred = true
 FROM (
-    SELECT ch.rid, par.process_path, par.process_name
-    FROM (
+    WITH ch AS (
         SELECT rowid AS rid, uid, lower(dest) AS host, parent_process_id, time
         FROM process_start
         WHERE data_source = 'security'
           AND parent_process_path IS NULL
           AND parent_process_id IS NOT NULL
           AND time IS NOT NULL
-    ) AS ch
+    )
+    SELECT ch.rid, par.process_path, par.process_name
+    FROM ch
     ASOF JOIN (
+        -- only starts whose host and pid some child names: the join's sorted side then
+        -- holds a few rows instead of every process start of the case
         SELECT uid, lower(dest) AS host, process_id, time, process_path, process_name
         FROM process_start
         WHERE process_id IS NOT NULL AND time IS NOT NULL
           AND data_source IN {PID_SOURCES!r}
+          AND (lower(dest), process_id) IN (SELECT (host, parent_process_id) FROM ch)
     ) AS par
       ON ch.host = par.host AND ch.parent_process_id = par.process_id AND ch.time >= par.time
     WHERE par.uid <> ch.uid AND par.process_path IS NOT NULL

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .. import readers
+from .. import readers, scratch
 from ..accounting import FileStats
 from ..textpath import text_path
 from .normalizing import BATCH_ROWS, Batcher, file_sha256, normalize_path
@@ -34,7 +34,6 @@ from .normalizing import BATCH_ROWS, Batcher, file_sha256, normalize_path
 TASK_BYTES = 16 << 20
 TASK_FILES = 64
 
-_SPILL_PREFIX = "wmihunt-spill-"
 
 
 @dataclass
@@ -190,8 +189,8 @@ class WorkerPool:
         known: dict[str, str],
         limits: readers.Limits | None,
     ) -> None:
-        _sweep_stale_spills()
-        self._scratch = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
+        scratch.sweep_stale()
+        self._scratch = scratch.new_folder("workers")
         self._pool = ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker,
                                          initargs=(known,))  # fmt: skip
         self._futures: dict[Future[TaskResult], list[str]] = {
@@ -226,27 +225,6 @@ class WorkerPool:
             for process in processes:
                 process.terminate()
         shutil.rmtree(self._scratch, ignore_errors=True)
-
-
-def _sweep_stale_spills() -> None:
-    """Remove spill folders of scans that were killed (their process is gone)."""
-    base = tempfile.gettempdir()
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        if not name.startswith(_SPILL_PREFIX):
-            continue
-        pid = name[len(_SPILL_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:  # gone: nobody will load these Parquet files
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-        except OSError:
-            pass  # alive (or not ours to signal): leave it
 
 
 __all__ = ["FileResult", "TaskResult", "WorkerPool", "file_size", "plan_tasks", "run_task"]
