@@ -224,7 +224,10 @@ def build_cases(
 def run_case(case: Case) -> dict:
     if case.stats and os.path.exists(case.stats):
         os.unlink(case.stats)
-    env = {**os.environ, **case.env} if case.env else None
+    # Bytecode caching on, as for an installed package (pip compiles it): an environment
+    # with PYTHONDONTWRITEBYTECODE would have every run compile wmihunt's modules anew.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(case.env or {})
     m: Measured = measure(case.argv, cwd=ROOT, interval=0.05, env=env)
     rec = m.to_dict()
     if case.kind.startswith("ceiling"):

@@ -36,9 +36,9 @@ def memory_limit(con: duckdb.DuckDBPyConnection, nbytes: int) -> Iterator[None]:
 
     Lowering the limit makes DuckDB give back what it holds beyond it (committed rows of
     an in-memory case go to the temporary folder); without it, DuckDB keeps every buffer
-    it ever used. The data of the transaction in progress stays in memory, so the limit
-    must leave room for it. The default comes back with ``RESET`` (the setting reads back
-    rounded; nothing else changes it)."""
+    it ever used. What runs meanwhile must fit: an insert needs room for its batch. The
+    default comes back with ``RESET`` (the setting reads back rounded; nothing else
+    changes it)."""
     con.execute(f"SET memory_limit = '{max(1, nbytes >> 20)}MB'")
     try:
         yield

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .. import readers, scratch
+from .. import readers
 from ..accounting import FileStats
+from ..scratch import new_folder, sweep_stale
 from ..textpath import text_path
 from .normalizing import BATCH_ROWS, Batcher, file_sha256, normalize_path
 
@@ -33,7 +34,6 @@ from .normalizing import BATCH_ROWS, Batcher, file_sha256, normalize_path
 #: worker gets several tasks), and at most TASK_FILES files; a larger file is a task alone.
 TASK_BYTES = 16 << 20
 TASK_FILES = 64
-
 
 
 @dataclass
@@ -189,8 +189,8 @@ class WorkerPool:
         known: dict[str, str],
         limits: readers.Limits | None,
     ) -> None:
-        scratch.sweep_stale()
-        self._scratch = scratch.new_folder("workers")
+        sweep_stale()
+        self._scratch = new_folder("workers")
         self._pool = ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker,
                                          initargs=(known,))  # fmt: skip
         self._futures: dict[Future[TaskResult], list[str]] = {
