@@ -83,3 +83,21 @@ def test_an_in_memory_case_offloads_to_a_private_folder(
     con.close()
     assert not Path(folder).exists()
     assert not (tmp_path / ".tmp").exists()
+
+
+def test_memory_limit_lowers_for_a_while_and_never_raises() -> None:
+    con = store.connect(None)
+
+    def limit() -> str:
+        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    default = limit()
+    with store.memory_limit(con, 64 << 20):
+        assert limit() == "64.0 MiB"
+    assert limit() == default
+    with store.memory_limit(con, 1 << 50):  # a huge group's room: the default stays
+        assert limit() == default
+    with pytest.raises(RuntimeError), store.memory_limit(con, 32 << 20):
+        raise RuntimeError("a failed load still restores the limit")
+    assert limit() == default
+    con.close()

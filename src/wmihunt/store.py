@@ -38,13 +38,33 @@ def memory_limit(con: duckdb.DuckDBPyConnection, nbytes: int) -> Iterator[None]:
     an in-memory case go to the temporary folder); without it, DuckDB keeps every buffer
     it ever used. What runs meanwhile must fit: an insert needs room for its batch. The
     default comes back with ``RESET`` (the setting reads back rounded; nothing else
-    changes it)."""
-    con.execute(f"SET memory_limit = '{max(1, nbytes >> 20)}MB'")
+    changes it). A limit at or above the current one changes nothing: it is never
+    raised here (a huge input's room must not let DuckDB use more than it would anyway).
+    """
+    ((current,),) = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    if nbytes >= _setting_bytes(current):
+        yield
+        return
+    con.execute(f"SET memory_limit = '{max(1, nbytes >> 20)}MiB'")
     try:
         yield
     finally:
         with contextlib.suppress(duckdb.Error):  # never hide the error that got us here
             con.execute("RESET memory_limit")
+
+
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}  # fmt: skip
+
+
+def _setting_bytes(text: str) -> float:
+    """A DuckDB size setting as it reads back (``18.7 GiB``) in bytes; infinite when it
+    cannot be read (then a limit is always set)."""
+    number, _, unit = text.strip().partition(" ")
+    try:
+        return float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        return float("inf")
 
 
 @contextlib.contextmanager
