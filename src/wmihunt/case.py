@@ -34,20 +34,13 @@ class CaseData:
     notes: list[str] = field(default_factory=list)
 
 
-def load_findings(
-    con: duckdb.DuckDBPyConnection, notes: list[str], *, with_context: bool = True
-) -> list[dict[str, Any]]:
-    """Findings in JSONL shape, each with its ``context`` when asked for (computing it
-    costs a few joins per finding)."""
-    return list(iter_findings_json(con, notes, with_context=with_context))
-
-
 def iter_findings_json(
     con: duckdb.DuckDBPyConnection, notes: list[str], *, with_context: bool = True
 ) -> Iterator[dict[str, Any]]:
-    """``load_findings`` one finding at a time, in output order: a writer that takes them
-    as they come holds one finding, not all of them with their context (a scan of many
-    findings). Problems go to ``notes`` by the end of the iteration."""
+    """Findings in JSONL shape, in output order, each with its ``context`` when asked for
+    (a few joins per finding), one at a time: a writer that takes them as they come holds
+    one finding, not all of them (a scan of many findings). Problems go to ``notes`` by
+    the end of the iteration."""
     reader = con.cursor()  # read here while the context queries use ``con``
     try:
         rows = iter_findings(reader)
@@ -122,7 +115,7 @@ def load_case(
     out."""
     case = CaseData()
     if with_findings:
-        case.findings = load_findings(con, case.notes, with_context=with_context)
+        case.findings = list(iter_findings_json(con, case.notes, with_context=with_context))
     if case.findings:
         if with_summary:
             case.summary = load_summary(con, case.findings)

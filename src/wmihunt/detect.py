@@ -250,12 +250,12 @@ def build_match_sql(
     if strategy == "scan":
         hits = ", ".join(f"CASE WHEN ({r.where}) THEN {i} END" for i, r in indexed)
         matched = d.matched_list_expression.format(items=hits)
-        any_rule = f" {d.or_token} ".join(f"({r.where})" for _, r in indexed)
         l_cte = d.materialized_cte.format(name="l", query=rows)
         read = [d.ident(c) for c in sorted(raw)] + [
             d.ident(LOWERED_PREFIX + c) for c in sorted(lowered)
         ]
         if len(indexed) < DEDUPE_RULES or not read:
+            any_rule = f" {d.or_token} ".join(f"({r.where})" for _, r in indexed)
             return (
                 f"WITH {l_cte} "
                 f"SELECT {rid}, {d.unnest_expression.format(expr=matched)} AS _rule "
