@@ -10,7 +10,13 @@ import pytest
 
 from wmihunt import store
 from wmihunt.context import CONTEXT_KEYS, for_finding, for_host, for_user
-from wmihunt.context.activity import host_activity, process_info
+from wmihunt.context.activity import (
+    host_activity,
+    process_info,
+    wmi_events,
+    wmic_runs,
+    wmiprvse_children,
+)
 from wmihunt.context.findings import MINIMAL_FINDINGS_DDL
 from wmihunt.models import MODELS
 
@@ -151,3 +157,42 @@ def test_for_host_and_for_user(case):
     assert [(r["object"], r["total_risk"]) for r in user["risk"]] == [("IEWIN7\\IEUser", 153)]
     assert {h["dest"]: h["wmi_children"] for h in user["hosts"]} == {HOST: 2, "OTHER": 1}
     assert [f["finding_id"] for f in user["findings"]] == ["F0", "F9", "F1", "FX", "F2"]
+
+
+def test_a_reports_windows_keep_sql_between_bounds_order_and_null_times():
+    """The window slices a report cuts from a host's rows (``memo``) equal the per-window
+    queries at the edges: rows exactly at both bounds are in, a microsecond outside is
+    out, rows without a time never match, ties on time keep uid order, counts per
+    EventID come in SQL order with an empty EventID last."""
+    con = store.connect()
+    lo, hi = at(0), at(60)
+    micro = timedelta(microseconds=1)
+    procs = [
+        proc("a-lo", 0, "cmd.exe", "WmiPrvSE.exe"),
+        proc("b-hi", 60, "cmd.exe", "WmiPrvSE.exe"),
+        proc("a-hi", 60, "wmic.exe", "WmiPrvSE.exe"),
+        proc("before", 0, "cmd.exe", "WmiPrvSE.exe"),
+        proc("after", 60, "cmd.exe", "WmiPrvSE.exe"),
+        proc("no-time", 30, "cmd.exe", "WmiPrvSE.exe"),
+        proc("lower", 30, "WMIC.EXE", "WMIPRVSE.EXE", dest=HOST.lower()),
+    ]
+    procs[3]["time"] = lo - micro
+    procs[4]["time"] = hi + micro
+    procs[5]["time"] = None
+    load(con, "process_start", procs)
+    wmi = [{"uid": f"w{i}", "time": t, "dest": HOST, "event_id": e, "data_source": "x"}
+           for i, (t, e) in enumerate([(lo, "5861"), (hi, "19"), (lo, None), (hi, "5857"),
+                                       (hi + micro, "19"), (None, "20"), (at(5), "19")])]
+    load(con, "wmi_activity", wmi)
+    memo: dict = {}
+    for limit in (100, 2):
+        for fn in (wmiprvse_children, wmic_runs):
+            alone = fn(con, HOST, lo, hi, limit)
+            assert fn(con, HOST, lo, hi, limit, memo) == alone
+        events = wmi_events(con, HOST, lo, hi, limit)
+        assert wmi_events(con, HOST, lo, hi, limit, memo) == events
+    assert [r["uid"] for r in wmiprvse_children(con, HOST, lo, hi, 100, memo)] == [
+        "a-lo", "lower", "a-hi", "b-hi"]
+    assert list(wmi_events(con, HOST, lo, hi, 100, memo)["counts"]) == ["19", "5857", "5861",
+                                                                        None]
+    assert any(k[0] == "timeline" and v is not None for k, v in memo.items())

@@ -56,6 +56,59 @@ def test_memo_gives_the_same_context(con: duckdb.DuckDBPyConnection) -> None:
     assert any(c["risk"] and c["risk"]["dest"] for c in without)
 
 
+def _rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    cur = con.execute("SELECT * FROM findings ORDER BY finding_id")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def test_a_report_memo_and_rows_give_every_finding_the_same_context(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Every sample finding (all kinds: trees, origins, subscriptions, scripts, windows),
+    as a report computes them (one memo, the findings' own rows) and one by one."""
+    rows = _rows(con)
+    memo: dict[Any, Any] = {}
+    reported = [context.for_finding(con, r["finding_id"], memo=memo, row=r) for r in rows]
+    alone = [context.for_finding(con, r["finding_id"]) for r in rows]
+    assert reported == alone
+    kinds = {k for c in alone for k in ("tree", "origin", "subscription", "script") if c[k]}
+    assert kinds == {"tree", "origin", "subscription", "script"}
+    assert any(c["activity"]["wmi"]["events"] for c in alone)
+    assert any(c["activity"]["wmiprvse_children"] for c in alone)
+    assert any(c["activity"]["earlier_findings"] for c in alone)
+
+
+def test_a_host_over_the_row_cap_gets_its_windows_by_query(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above ``HOST_ROWS_CAP`` a host's windows are queried one by one: same answers."""
+    rows = _rows(con)
+    memo: dict[Any, Any] = {}
+    kept = [context.for_finding(con, r["finding_id"], memo=memo, row=r) for r in rows]
+    monkeypatch.setattr(activity, "HOST_ROWS_CAP", 1)
+    windows = _count(monkeypatch, activity, "rows")
+    capped: dict[Any, Any] = {}
+    queried = [context.for_finding(con, r["finding_id"], memo=capped, row=r) for r in rows]
+    assert queried == kept
+    assert windows[0] > 0  # the per-window queries ran
+    lines = [v for k, v in capped.items() if k[0] == "timeline"]
+    assert None in lines and all(v is None or len(v.rows) <= 1 for v in lines)
+
+
+def test_findings_on_one_event_share_its_tree(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [r for r in _rows(con) if r["table_name"] == "process_start"]
+    events = {r["uid"] for r in rows}
+    assert len(events) < len(rows)  # several detections fire on one process
+    trees = _count(monkeypatch, context, "process_tree")
+    memo: dict[Any, Any] = {}
+    for r in rows:
+        context.for_finding(con, r["finding_id"], memo=memo, row=r)
+    assert trees[0] == len(events)
+
+
 def test_memo_computes_host_parts_once_per_value(
     con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,7 +119,7 @@ def test_memo_computes_host_parts_once_per_value(
     memo: dict[Any, Any] = {}
     for fid, _, _ in findings:
         context.for_finding(con, fid, memo=memo)
-    assert risk_calls[0] == len(pairs) < len(findings)
+    assert risk_calls[0] == 1 < len(pairs)  # every entity's risk in one query
     memoized_info = info_calls[0]
     info_calls[0] = 0
     for fid, _, _ in findings:
@@ -80,3 +133,25 @@ def test_memo_hands_out_copies(con: duckdb.DuckDBPyConnection) -> None:
     first = context.for_finding(con, fid, memo=memo)
     first["risk"]["threshold"] = -1  # a caller editing its context
     assert context.for_finding(con, fid, memo=memo)["risk"]["threshold"] != -1
+
+
+def test_risk_from_the_memo_matches_a_non_ascii_host_as_duckdb_lowers_it() -> None:
+    """Python's and DuckDB's ``lower`` disagree on 'İ': the memo's risk lookup must use
+    DuckDB's, as the per-entity query does."""
+    c = store.connect()
+    try:
+        c.execute(context.findings.MINIMAL_FINDINGS_DDL)
+        for i, host in enumerate(("İSTANBUL-DC", "İstanbul-dc", "ΣΊΣΥΦΟΣ")):
+            c.execute(
+                "INSERT INTO findings (finding_id, detection, risk_score, mitre, time, dest, "
+                "\"user\", table_name, uid) VALUES (?, 'd', 60, ['T1047'], "
+                "TIMESTAMP '2024-01-01 00:00:00', ?, 'u', 'process_start', ?)",
+                [f"F{i}", host, f"U{i}"],
+            )
+        for i in range(3):
+            alone = context.for_finding(c, f"F{i}")["risk"]
+            reported = context.for_finding(c, f"F{i}", memo={})["risk"]
+            assert reported == alone
+        assert context.for_finding(c, "F0")["risk"]["dest"]["total_risk"] == 120
+    finally:
+        c.close()

@@ -57,7 +57,9 @@ def iter_findings_json(
                 finding = finding_to_json(row)
                 if with_context:
                     try:
-                        ctx = context.for_finding(con, finding["finding_id"], memo=memo)
+                        ctx = context.for_finding(
+                            con, finding["finding_id"], memo=memo, row=row
+                        )
                     except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
                         failed += 1  # one finding's context must not sink the report
                         if failed == 1:

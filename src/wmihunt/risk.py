@@ -106,6 +106,7 @@ def risk_by_entity(
     entity: str | None = None,
     entities: Sequence[tuple[str, str]] | None = None,
     limit: int | None = None,
+    keyed: bool = False,
 ) -> list[dict[str, Any]]:
     """Entities ranked by total risk, distinct detections and distinct techniques.
 
@@ -114,7 +115,8 @@ def risk_by_entity(
     (distinct count), ``technique_ids``, ``first_time``, ``last_time``, ``flagged``.
     Entity names compare case-insensitively (``WIN-T`` and ``win-t`` are one host).
     ``object_type``/``entity`` filter one kind or one name; ``entities`` keeps only the
-    given (type, name) pairs.
+    given (type, name) pairs. ``keyed``: each row also has ``_key``, the lower-cased
+    name entities are grouped by (see ``risk_index``).
     """
     source = _unpivot_sql(con, risk_objects)
     if source is None:
@@ -160,6 +162,7 @@ def risk_by_entity(
                a.detection_names, coalesce(t.techniques, 0) AS techniques,
                coalesce(t.technique_ids, []::VARCHAR[]) AS technique_ids,
                a.first_time, a.last_time, a.total_risk >= $threshold AS flagged
+               {", a.key AS _key" if keyed else ""}
         FROM agg a LEFT JOIN techniques t USING (object_type, key)
         ORDER BY a.total_risk DESC, a.detections DESC, techniques DESC, a.object_type, a.object
         {f"LIMIT {int(limit)}" if limit else ""}
@@ -170,6 +173,26 @@ def risk_by_entity(
         if isinstance(total, float) and total.is_integer():
             row["total_risk"] = int(total)
     return found
+
+
+def risk_index(
+    con: duckdb.DuckDBPyConnection, *, threshold: float = DEFAULT_THRESHOLD,
+    risk_objects: RiskObjects = None,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every entity's ``risk_by_entity`` row by (object type, lower-cased name): one query
+    for a report instead of one per finding. Look a name up with ``index_key``."""
+    found = risk_by_entity(con, threshold=threshold, risk_objects=risk_objects, keyed=True)
+    return {(row["object_type"], row.pop("_key")): row for row in found}
+
+
+def index_key(con: duckdb.DuckDBPyConnection, object_type: str, name: str) -> tuple[str, str]:
+    """The ``risk_index`` key of an entity: DuckDB's ``lower`` (Python's for ASCII, where
+    the two agree)."""
+    if name.isascii():
+        return object_type.lower(), name.lower()
+    got = con.execute("SELECT lower(?), lower(?)", [object_type, name]).fetchone()
+    assert got is not None
+    return got[0], got[1]
 
 
 def entity_risk(

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +18,8 @@ import duckdb
 
 from ..models import MODELS
 from . import findings
-from ._sql import one, rows
+from ._memo import Memo, cached, copied, memoized
+from ._sql import jsonable, one, q, rows
 from .activity import (
     DEFAULT_WINDOW,
     earlier_findings,
@@ -63,16 +63,36 @@ def _safe(section: Callable[[], Any]) -> Any:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def _event_table(con: duckdb.DuckDBPyConnection, table: Any, uid: Any) -> str | None:
+def _event_table(
+    con: duckdb.DuckDBPyConnection, table: Any, uid: Any, memo: Memo | None = None
+) -> str | None:
     """The model table holding ``uid`` (the finding's own claim first)."""
     if uid is None:
         return None
     names = [table] if table in MODELS else []
     names += [m for m in MODELS if m != table]
+    held = None if memo is None else cached(memo, ("finding_uids",), lambda: _finding_uids(con))
+    if held is not None and isinstance(uid, str):
+        return next((name for name in names if uid in held[name]), None)
     for name in names:
         if con.execute(f"SELECT 1 FROM {name} WHERE uid = ? LIMIT 1", [uid]).fetchone():
             return name
     return None
+
+
+def _finding_uids(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]] | None:
+    """The uids of the findings each model table holds (one query per table for a report,
+    instead of up to one per table per finding); None when there is no findings table."""
+    cols = findings.resolve(con)
+    if cols is None:
+        return None
+    return {
+        name: {uid for (uid,) in con.execute(
+            f"SELECT DISTINCT t.uid FROM {name} AS t WHERE t.uid IN "
+            f"(SELECT CAST({q(cols.uid)} AS VARCHAR) FROM {findings.FINDINGS_TABLE})"
+        ).fetchall()}
+        for name in MODELS
+    }
 
 
 def _temporary_subscription(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
@@ -99,7 +119,7 @@ def _temporary_subscription(con: duckdb.DuckDBPyConnection, uid: str) -> dict[st
 
 
 def _subscription_for_process(
-    con: duckdb.DuckDBPyConnection, proc: dict[str, Any]
+    con: duckdb.DuckDBPyConnection, proc: dict[str, Any], memo: dict[Any, Any] | None = None
 ) -> dict[str, Any] | None:
     """For a consumer-launched process (scrcons.exe, or a child of WmiPrvSE.exe/scrcons.exe):
     the subscription present on the host when it started, preferring one whose payload
@@ -110,7 +130,7 @@ def _subscription_for_process(
         return None
     when = proc.get("time") or ""
     active = [
-        s for s in subscriptions(con, proc.get("dest"))
+        s for s in host_subscriptions(con, proc.get("dest"), memo)
         if s["payload"] and (s["first_seen"] or "") <= when
         and not (s["deleted"] and s["deleted"] < when)
     ]
@@ -123,8 +143,57 @@ def _subscription_for_process(
         return bool(name) and (name in payload or (bool(payload) and payload in cmd))
 
     best = max(active, key=lambda s: (named(s), s["first_seen"] or ""))
-    return best | {"relation": "payload names the process" if named(best)
-                   else "present on the host when the process started"}
+    return copied(best) | {"relation": "payload names the process" if named(best)
+                           else "present on the host when the process started"}
+
+
+def host_subscriptions(
+    con: duckdb.DuckDBPyConnection, dest: str | None, memo: dict[Any, Any] | None
+) -> list[dict[str, Any]]:
+    """``subscriptions(con, dest)``, once per host for a report (``memo``). Read only: the
+    caller copies what it hands out."""
+    return cached(memo, ("subscriptions", dest), lambda: subscriptions(con, dest))
+
+
+def _event_context(
+    con: duckdb.DuckDBPyConnection, claimed: Any, uid: Any, memo: dict[Any, Any] | None
+) -> dict[str, Any]:
+    """The parts of a finding's context that depend only on its event: the table holding
+    it, the tree, origin and subscription of a process, the subscription of a WMI event,
+    the script of a script block. Several detections can fire on one event."""
+    table = _event_table(con, claimed, uid, memo)
+    out: dict[str, Any] = {"table": table, "tree": None, "origin": None,
+                           "subscription": None, "script": None}
+    if table == "process_start":
+        tree = out["tree"] = _safe(lambda: process_tree(con, uid, memo=memo))
+        proc = tree.get("process") if isinstance(tree, dict) else None
+        whole = tree if proc else None  # the tree spares the origin its own walk
+        out["origin"] = _safe(lambda: remote_origin(con, uid, tree=whole, memo=memo))
+        if proc:
+            out["subscription"] = _safe(lambda: _subscription_for_process(con, proc, memo))
+    elif table == "wmi_activity":
+        out["subscription"] = _safe(
+            lambda: copied(subscription_for_event(
+                con, uid, of_host=lambda dest: host_subscriptions(con, dest, memo)))
+            or _temporary_subscription(con, uid))
+    elif table == "script_block":
+        out["script"] = _safe(lambda: script_context(con, uid))
+    return out
+
+
+def _finding_row(
+    con: duckdb.DuckDBPyConnection,
+    finding_id: object,
+    row: dict[str, Any] | None,
+    cols: findings.FindingColumns | None,
+) -> dict[str, Any] | None:
+    """The finding's row as ``findings.get`` gives it; from ``row`` (the caller's row of
+    the findings table, all columns) without a query when given."""
+    if row is None or cols is None:
+        return findings.get(con, finding_id)
+    finding = {str(k): jsonable(v) for k, v in row.items()}
+    finding.setdefault("table", finding.get(cols.table))
+    return finding
 
 
 def for_finding(
@@ -135,38 +204,33 @@ def for_finding(
     threshold: float | None = None,
     risk_objects: Any = None,
     memo: dict[Any, Any] | None = None,
+    row: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The context of one finding. Raises ``LookupError`` when there is no such finding.
 
     ``memo``: a dict shared by the calls for the findings of one report, over a case that
-    does not change meanwhile: the parts that depend only on the host and user (risk,
-    process info) are computed once per distinct value instead of once per finding
-    (a scan's findings cluster on few hosts: 678 findings, 9 (dest, user) pairs on the
-    benchmark set). Each call gets its own copies.
+    does not change meanwhile: what depends only on the finding's event (tree, origin,
+    subscription, script: several detections fire on one event), on its host and user
+    (risk, process info, subscriptions, remote sources), or on its host and time (the
+    activity window) is computed once per distinct value instead of once per finding.
+    Each call gets its own copies. ``row``: the finding's row of the findings table when
+    the caller has it (saves looking it up by id).
     """
     from .. import risk as risk_mod  # risk imports context.findings: import here, not at top
 
-    finding = findings.get(con, finding_id)
+    cols = cached(memo, ("columns",), lambda: findings.resolve(con))
+    finding = _finding_row(con, finding_id, row, cols)
     if finding is None:
         raise LookupError(f"no finding with id {finding_id!r}")
-    cols = findings.resolve(con)
     assert cols is not None
     uid = finding.get(cols.uid)
-    table = _event_table(con, finding.get("table"), uid)
+    claimed = finding.get("table")
+    event = memoized(memo, ("event", claimed, uid), lambda: _event_context(con, claimed, uid, memo))
+    table = event.pop("table")
     ctx: dict[str, Any] = dict.fromkeys(CONTEXT_KEYS)
-    proc: dict[str, Any] | None = None
-    if table == "process_start":
-        ctx["tree"] = _safe(lambda: process_tree(con, uid))
-        ctx["origin"] = _safe(lambda: remote_origin(con, uid))
-        tree = ctx["tree"]
-        proc = tree.get("process") if isinstance(tree, dict) else None
-        if proc:
-            ctx["subscription"] = _safe(lambda: _subscription_for_process(con, proc))
-    elif table == "wmi_activity":
-        ctx["subscription"] = _safe(
-            lambda: subscription_for_event(con, uid) or _temporary_subscription(con, uid))
-    elif table == "script_block":
-        ctx["script"] = _safe(lambda: script_context(con, uid))
+    ctx.update(event)
+    tree = ctx["tree"]
+    proc = tree.get("process") if table == "process_start" and isinstance(tree, dict) else None
     dest = finding.get(cols.dest)
     if dest:
         ctx["activity"] = _safe(lambda: host_activity(
@@ -181,23 +245,20 @@ def for_finding(
     user = finding.get(cols.user)
 
     def risk() -> dict[str, Any]:
-        found = risk_mod.risk_by_entity(con, entities=[("dest", dest), ("user", user)], **kwargs)
-        pick = {r["object_type"]: r for r in found}
+        if memo is None:
+            found = risk_mod.risk_by_entity(
+                con, entities=[("dest", dest), ("user", user)], **kwargs)
+            pick = {r["object_type"]: r for r in found}
+        else:  # every entity's risk at once, then the finding's two
+            index = cached(memo, ("risk", threshold, repr(risk_objects)),
+                           lambda: risk_mod.risk_index(con, **kwargs))
+            pick = {kind: copied(index.get(risk_mod.index_key(con, kind, name)))
+                    for kind, name in (("dest", dest), ("user", user)) if name}
         return {"dest": pick.get("dest"), "user": pick.get("user"),
                 "threshold": kwargs.get("threshold", risk_mod.DEFAULT_THRESHOLD)}
 
-    key = ("risk", dest, user, threshold, repr(risk_objects))
-    ctx["risk"] = _safe(lambda: memoized(memo, key, risk))
+    ctx["risk"] = _safe(risk)
     return ctx
-
-
-def memoized(memo: dict[Any, Any] | None, key: Any, compute: Any) -> Any:
-    """``compute()``, or a copy of its value from ``memo`` (see ``for_finding``)."""
-    if memo is None:
-        return compute()
-    if key not in memo:
-        memo[key] = compute()
-    return copy.deepcopy(memo[key])
 
 
 def for_host(

@@ -12,13 +12,17 @@ Upstream ties four searches to the story; each is a query here:
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
 from . import findings as fnd
-from ._sql import has_table, iso, q, rows
+from ._memo import Memo, cached, memoized
+from ._sql import has_table, iso, jsonable, q, rows
 
 DEFAULT_WINDOW = timedelta(hours=1)
 DEFAULT_LIMIT = 100
@@ -47,9 +51,17 @@ def _cols(names: tuple[str, ...], alias: str = "t") -> str:
 
 
 def wmi_events(
-    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, limit: int
+    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, limit: int,
+    memo: Memo | None = None,
 ) -> dict[str, Any]:
     """The host's WMI-activity rows in [lo, hi]: counts per EventID and the rows (capped)."""
+    line = _timeline(con, memo, "wmi_activity", _WMI_COLUMNS, dest, "TRUE")
+    if line is not None:
+        found = line.window(lo, hi)
+        counts = Counter(r["event_id"] for r in found)
+        order = sorted(counts, key=lambda k: (k is None, k or ""))  # SQL: NULLS LAST
+        return {"counts": {k: counts[k] for k in order},
+                "events": [dict(r) for r in found[:limit]]}
     params = {"dest": dest, "lo": lo, "hi": hi}
     where = "lower(t.dest) = lower($dest) AND t.time BETWEEN $lo AND $hi"
     counts = rows(
@@ -68,8 +80,12 @@ def wmi_events(
 
 
 def _processes(
-    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, cond: str, limit: int
+    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, cond: str, limit: int,
+    memo: Memo | None,
 ) -> list[dict[str, Any]]:
+    line = _timeline(con, memo, "process_start", _PROC_COLUMNS, dest, cond)
+    if line is not None:
+        return [dict(r) for r in line.window(lo, hi)[:limit]]
     return rows(
         con,
         f"""SELECT {_cols(_PROC_COLUMNS)} FROM process_start t
@@ -79,13 +95,67 @@ def _processes(
     )
 
 
-def wmiprvse_children(con, dest: str, lo: datetime, hi: datetime, limit: int) -> list[dict]:
-    return _processes(con, dest, lo, hi, "lower(t.parent_process_name) = 'wmiprvse.exe'", limit)
+_WMIPRVSE_CHILD = "lower(t.parent_process_name) = 'wmiprvse.exe'"
+_WMIC = "lower(t.process_name) = 'wmic.exe' OR lower(t.original_file_name) = 'wmic.exe'"
 
 
-def wmic_runs(con, dest: str, lo: datetime, hi: datetime, limit: int) -> list[dict]:
-    cond = "lower(t.process_name) = 'wmic.exe' OR lower(t.original_file_name) = 'wmic.exe'"
-    return _processes(con, dest, lo, hi, cond, limit)
+def wmiprvse_children(
+    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, limit: int,
+    memo: Memo | None = None,
+) -> list[dict[str, Any]]:
+    return _processes(con, dest, lo, hi, _WMIPRVSE_CHILD, limit, memo)
+
+
+def wmic_runs(
+    con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, limit: int,
+    memo: Memo | None = None,
+) -> list[dict[str, Any]]:
+    return _processes(con, dest, lo, hi, _WMIC, limit, memo)
+
+
+#: How many rows of one kind (WMI events, WmiPrvSE children, wmic runs) of one host a
+#: report keeps to cut its findings' windows from; a host with more gets one query per
+#: window instead, so memory stays bounded on a noisy host.
+HOST_ROWS_CAP = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """One host's rows of one kind in (time, uid) order, the rows JSON-ready."""
+
+    times: list[datetime]
+    rows: list[dict[str, Any]]
+
+    def window(self, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+        """The rows with ``lo <= time <= hi`` (SQL's BETWEEN), in order; not copies."""
+        return self.rows[bisect_left(self.times, lo) : bisect_right(self.times, hi)]
+
+
+def _timeline(
+    con: duckdb.DuckDBPyConnection, memo: Memo | None, table: str,
+    columns: tuple[str, ...], dest: str, cond: str,
+) -> _Timeline | None:
+    """The host's rows for window slices, read once for a report (``memo``); None without
+    a memo or above ``HOST_ROWS_CAP`` rows."""
+    if memo is None:
+        return None
+
+    def read() -> _Timeline | None:
+        cur = con.execute(
+            f"""SELECT t.time, {_cols(columns)} FROM {table} t
+                WHERE lower(t.dest) = lower($dest) AND t.time IS NOT NULL AND ({cond})
+                ORDER BY t.time, t.uid LIMIT {HOST_ROWS_CAP + 1}""",
+            {"dest": dest},
+        )
+        found = cur.fetchall()
+        if len(found) > HOST_ROWS_CAP:
+            return None
+        return _Timeline(
+            [r[0] for r in found],
+            [{c: jsonable(v) for c, v in zip(columns, r[1:], strict=True)} for r in found],
+        )
+
+    return cached(memo, ("timeline", table, cond, dest), read)
 
 
 def process_info(
@@ -122,10 +192,12 @@ def process_info(
 
 def earlier_findings(
     con: duckdb.DuckDBPyConnection, dest: str, before: datetime | None, *,
-    exclude: object = None, limit: int = 50,
+    exclude: object = None, limit: int = 50, memo: Memo | None = None,
 ) -> list[dict[str, Any]]:
-    """Findings on ``dest`` before ``before`` (all findings when it is None), newest first."""
-    cols = fnd.resolve(con)
+    """Findings on ``dest`` before ``before`` (all findings when it is None), newest first.
+
+    With ``memo`` the host's findings are read once for a report and filtered here."""
+    cols = cached(memo, ("columns",), lambda: fnd.resolve(con))
     if cols is None:
         return []
     sel = ", ".join(
@@ -133,7 +205,21 @@ def earlier_findings(
             ("finding_id", cols.finding_id), ("time", cols.time), ("detection", cols.detection),
             ("risk_score", cols.risk_score), ("user", cols.user), ("message", cols.message))
     )
-    cond = [f"lower({q(cols.dest)}) = lower($dest)"]
+    host = f"lower({q(cols.dest)}) = lower($dest)"
+    order = f"ORDER BY {q(cols.time)} DESC, {q(cols.finding_id)}"
+    if memo is not None and before is not None:
+        found = cached(memo, ("findings_of_host", dest), lambda: _host_findings(
+            con, f"SELECT {sel}, {q(cols.time)}, CAST({q(cols.finding_id)} AS VARCHAR) "
+                 f"FROM {fnd.FINDINGS_TABLE} WHERE {host} {order}", dest))
+        skip = None if exclude is None else str(exclude)
+        out = []
+        for when, fid, row in found:
+            if when is not None and when < before and fid != skip:
+                out.append(dict(row))
+                if len(out) >= limit:
+                    break
+        return out
+    cond = [host]
     params: dict[str, Any] = {"dest": dest}
     if before is not None:
         cond.append(f"{q(cols.time)} < $before")
@@ -144,9 +230,21 @@ def earlier_findings(
     return rows(
         con,
         f"SELECT {sel} FROM {fnd.FINDINGS_TABLE} WHERE {' AND '.join(cond)} "
-        f"ORDER BY {q(cols.time)} DESC, {q(cols.finding_id)} LIMIT {int(limit)}",
+        f"{order} LIMIT {int(limit)}",
         params,
     )
+
+
+def _host_findings(
+    con: duckdb.DuckDBPyConnection, sql: str, dest: str
+) -> list[tuple[Any, str | None, dict[str, Any]]]:
+    """(time, id as text, JSON-ready row) of a host's findings, newest first."""
+    cur = con.execute(sql, {"dest": dest})
+    names = [d[0] for d in cur.description][:-2]
+    return [
+        (row[-2], row[-1], {n: jsonable(v) for n, v in zip(names, row, strict=False)})
+        for row in cur.fetchall()
+    ]
 
 
 def host_activity(
@@ -163,17 +261,18 @@ def host_activity(
 ) -> dict[str, Any]:
     """Everything WMI on ``dest`` within ``window`` of ``time``, and the upstream searches.
 
-    ``memo``: see ``context.for_finding`` (process info depends on host and name only)."""
-    from . import memoized  # the package imports this module: import here, not at top
-
+    ``memo``: see ``context.for_finding`` (the window depends on host and time, process
+    info on host and name, earlier findings on the host's findings)."""
     when = _when(time)
     out: dict[str, Any] = {"dest": dest}
     if when is not None:
         lo, hi = when - window, when + window
         out["window"] = {"from": iso(lo), "to": iso(hi)}
-        out["wmi"] = wmi_events(con, dest, lo, hi, limit)
-        out["wmiprvse_children"] = wmiprvse_children(con, dest, lo, hi, limit)
-        out["wmic_runs"] = wmic_runs(con, dest, lo, hi, limit)
+        out.update(memoized(memo, ("window", dest, lo, hi, limit), lambda: {
+            "wmi": wmi_events(con, dest, lo, hi, limit, memo),
+            "wmiprvse_children": wmiprvse_children(con, dest, lo, hi, limit, memo),
+            "wmic_runs": wmic_runs(con, dest, lo, hi, limit, memo),
+        }))
     if process_name:
         out["process_info"] = memoized(
             memo, ("process_info", dest, process_name),
@@ -182,8 +281,9 @@ def host_activity(
         out["parent_process_info"] = memoized(
             memo, ("parent_process_info", dest, parent_process_name),
             lambda: process_info(con, dest, parent_process_name=parent_process_name))
-    if has_table(con, fnd.FINDINGS_TABLE):
-        out["earlier_findings"] = earlier_findings(con, dest, when, exclude=finding_id)
+    if cached(memo, ("has_findings",), lambda: has_table(con, fnd.FINDINGS_TABLE)):
+        out["earlier_findings"] = earlier_findings(con, dest, when, exclude=finding_id,
+                                                   memo=memo)
     return out
 
 

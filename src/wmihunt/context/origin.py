@@ -31,11 +31,13 @@ candidates are ranked by workstation-name agreement and time distance, and repor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
+from ._memo import Memo, cached
 from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, one, rows, short_host
 from .tree import NODE_COLUMNS, ancestors, process_node
 
@@ -155,12 +157,20 @@ def wmi_anchor(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | Non
     node = process_node(con, uid)
     if node is None:
         return None
-    if _basename(node.get("parent_process_name") or node.get("parent_process_path")) == WMI_HOST:
+    return _anchor(node, lambda: ancestors(con, uid))
+
+
+def _anchor(
+    node: dict[str, Any], nearest_first: Callable[[], list[dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """``wmi_anchor`` of a process node, given its logged ancestors (read only if needed)."""
+    if _wmi_child(node):
         return node
-    for anc in ancestors(con, uid):
-        if _basename(anc.get("parent_process_name") or anc.get("parent_process_path")) == WMI_HOST:
-            return anc
-    return None
+    return next((a for a in nearest_first() if _wmi_child(a)), None)
+
+
+def _wmi_child(proc: dict[str, Any]) -> bool:
+    return _basename(proc.get("parent_process_name") or proc.get("parent_process_path")) == WMI_HOST
 
 
 def _logon(row: dict[str, Any] | None, proc_time: str | None) -> dict[str, Any] | None:
@@ -280,13 +290,15 @@ def explicit_credentials(
     return found
 
 
-def _hosts_named(con: duckdb.DuckDBPyConnection, target: str) -> list[str]:
+def _hosts_named(
+    con: duckdb.DuckDBPyConnection, target: str, memo: Memo | None = None
+) -> list[str]:
     """Hosts in the case whose name (or short name) is ``target``."""
     want = short_host(target)
-    names = con.execute(
+    names = cached(memo, ("hosts",), lambda: con.execute(
         "SELECT DISTINCT dest FROM process_start WHERE dest IS NOT NULL "
         "UNION SELECT DISTINCT dest FROM logon WHERE dest IS NOT NULL"
-    ).fetchall()
+    ).fetchall())
     return [n for (n,) in names if short_host(n) == want]
 
 
@@ -298,7 +310,8 @@ def _delta(a: str | None, b: str | None) -> float | None:
 
 
 def targets_of_source(
-    con: duckdb.DuckDBPyConnection, proc: dict[str, Any], *, window: timedelta = DEFAULT_LINK_WINDOW
+    con: duckdb.DuckDBPyConnection, proc: dict[str, Any], *,
+    window: timedelta = DEFAULT_LINK_WINDOW, memo: Memo | None = None,
 ) -> list[dict[str, Any]]:
     """For a wmic on host A naming B: WmiPrvSE children and type-3 logons from A on B."""
     nodes = parse_wmic_nodes(proc.get("process"))["targets"]
@@ -309,7 +322,7 @@ def targets_of_source(
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for target in nodes:
-        hosts = [proc["dest"]] if is_loopback(target) else _hosts_named(con, target)
+        hosts = [proc["dest"]] if is_loopback(target) else _hosts_named(con, target, memo)
         for host in hosts:
             if host.lower() in seen:
                 continue
@@ -348,6 +361,7 @@ def sources_of_target(
     logon: dict[str, Any] | None,
     *,
     window: timedelta = DEFAULT_LINK_WINDOW,
+    memo: Memo | None = None,
 ) -> dict[str, Any]:
     """For a WmiPrvSE child on host B: wmic /node:B runs and 4648s naming B on other hosts.
 
@@ -356,8 +370,25 @@ def sources_of_target(
     ``workstation_match`` (the source host's name is the logon's WorkstationName).
     """
     dest = proc.get("dest") or ""
-    want = short_host(dest)
     workstation = short_host((logon or {}).get("src_workstation"))
+    found = cached(memo, ("sources", dest), lambda: _source_events(con, dest))
+    cands = [dict(c) for c in found]
+    limit = window.total_seconds()
+    for c in cands:
+        c["delta_seconds"] = _delta(proc.get("time"), c["time"])
+        c["within_window"] = c["delta_seconds"] is not None and abs(c["delta_seconds"]) <= limit
+        c["workstation_match"] = bool(workstation) and short_host(c["source_dest"]) == workstation
+    cands.sort(key=lambda c: (not c["within_window"], not c["workstation_match"],
+                              abs(c["delta_seconds"] or 0.0)))
+    best = cands[0] if cands and (cands[0]["within_window"] or cands[0]["workstation_match"]) \
+        else None
+    return {"best": best, "candidates": cands[:10]}
+
+
+def _source_events(con: duckdb.DuckDBPyConnection, dest: str) -> list[dict[str, Any]]:
+    """The wmic runs and 4648 events on other hosts that name ``dest``, as candidates
+    without the fields that depend on the target process."""
+    want = short_host(dest)
     cands: list[dict[str, Any]] = []
     wmics = rows(
         con,
@@ -389,16 +420,7 @@ def sources_of_target(
                           "target_server": c.get("target_server"),
                           "target_info": c.get("target_info"),
                           "process_name": c.get("process_name")})
-    limit = window.total_seconds()
-    for c in cands:
-        c["delta_seconds"] = _delta(proc.get("time"), c["time"])
-        c["within_window"] = c["delta_seconds"] is not None and abs(c["delta_seconds"]) <= limit
-        c["workstation_match"] = bool(workstation) and short_host(c["source_dest"]) == workstation
-    cands.sort(key=lambda c: (not c["within_window"], not c["workstation_match"],
-                              abs(c["delta_seconds"] or 0.0)))
-    best = cands[0] if cands and (cands[0]["within_window"] or cands[0]["workstation_match"]) \
-        else None
-    return {"best": best, "candidates": cands[:10]}
+    return cands
 
 
 # --- entry -------------------------------------------------------------------------------
@@ -411,16 +433,25 @@ def remote_origin(
     user_lookback: timedelta = DEFAULT_USER_LOOKBACK,
     host_lookback: timedelta = DEFAULT_HOST_LOOKBACK,
     link_window: timedelta = DEFAULT_LINK_WINDOW,
+    tree: dict[str, Any] | None = None,
+    memo: Memo | None = None,
 ) -> dict[str, Any] | None:
     """Origin of a process start: target side (WMI-spawned) and/or source side (wmic).
 
     None when the process is neither started through WMI nor a wmic naming a node.
+    ``tree``: the process's ``process_tree`` (default depth) when the caller has it: its
+    process and logged ancestors are the ones this would look up. ``memo``: see
+    ``context.for_finding`` (the case's hosts and each host's remote sources, once).
     """
-    proc = process_node(con, uid)
-    if proc is None:
-        return None
+    if tree is not None:
+        proc = tree["process"]
+        anchor = _anchor(proc, lambda: [a for a in reversed(tree["ancestors"]) if a["logged"]])
+    else:
+        proc = process_node(con, uid)
+        if proc is None:
+            return None
+        anchor = wmi_anchor(con, uid)
     out: dict[str, Any] = {}
-    anchor = wmi_anchor(con, uid)
     if anchor is not None:
         found = network_logon(con, anchor, user_lookback=user_lookback,
                               host_lookback=host_lookback)
@@ -430,7 +461,8 @@ def remote_origin(
                                                      "user", "target_user", "logon_id",
                                                      "target_logon_id")},
             **found,
-            "source": sources_of_target(con, anchor, found.get("logon"), window=link_window),
+            "source": sources_of_target(con, anchor, found.get("logon"), window=link_window,
+                                        memo=memo),
         }
     is_wmic = WMIC in (_basename(proc.get("process_name")), _basename(proc.get("process_path")))
     if is_wmic:
@@ -444,6 +476,6 @@ def remote_origin(
                 "loopback": bool(nodes["targets"]) and all(is_loopback(t)
                                                            for t in nodes["targets"]),
                 "explicit_credentials": creds,
-                "targets": targets_of_source(con, proc, window=link_window),
+                "targets": targets_of_source(con, proc, window=link_window, memo=memo),
             }
     return out or None

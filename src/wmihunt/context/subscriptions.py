@@ -19,6 +19,7 @@ subscription created then deleted shows both times.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -233,12 +234,20 @@ def subscriptions(
     return out
 
 
-def subscription_for_event(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
-    """The subscription an event (Sysmon 19/20/21, 5859/5861) belongs to, if any."""
+def subscription_for_event(
+    con: duckdb.DuckDBPyConnection,
+    uid: str,
+    *,
+    of_host: Callable[[str | None], list[dict[str, Any]]] | None = None,
+) -> dict[str, Any] | None:
+    """The subscription an event (Sysmon 19/20/21, 5859/5861) belongs to, if any.
+
+    ``of_host(dest)``: the host's ``subscriptions`` when the caller keeps them (a report
+    asks for many events of few hosts); the answer is then one of its objects."""
     host = con.execute("SELECT dest FROM wmi_activity WHERE uid = ? LIMIT 1", [uid]).fetchone()
     if host is None:
         return None
-    for sub in subscriptions(con, host[0]):
+    for sub in (of_host or (lambda dest: subscriptions(con, dest)))(host[0]):
         if any(e["uid"] == uid for e in sub["events"]) or any(
             a["uid"] == uid for a in sub["activations"]
         ):

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from ._memo import Memo, cached
 from ._sql import rows
 
 LINK_TABLE = "ctx_process_link"
@@ -105,8 +106,8 @@ def _fetch(con: duckdb.DuckDBPyConnection, rids: list[int]) -> dict[int, dict[st
     return {r.pop("_rid"): r for r in found}
 
 
-def _rid(con: duckdb.DuckDBPyConnection, uid: str) -> int | None:
-    ensure_links(con)
+def _rid(con: duckdb.DuckDBPyConnection, uid: str, memo: Memo | None = None) -> int | None:
+    cached(memo, ("links",), lambda: ensure_links(con) or True)
     got = con.execute(f"SELECT min(rid) FROM {LINK_TABLE} WHERE uid = ?", [uid]).fetchone()
     return got[0] if got else None
 
@@ -241,13 +242,15 @@ def process_tree(
     *,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_descendants: int = DEFAULT_MAX_DESCENDANTS,
+    memo: Memo | None = None,
 ) -> dict[str, Any] | None:
     """The process, its ancestors (root first) and its descendants (nested ``children``).
 
     Every ancestor carries ``depth`` (1 = parent) and ``linked_by`` (how it was found);
     the root may be an ``unlogged`` node. None when ``uid`` is not a process start.
+    ``memo``: see ``context.for_finding`` (the link table is checked once).
     """
-    rid = _rid(con, uid)
+    rid = _rid(con, uid, memo)
     node = _fetch(con, [rid]).get(rid) if rid is not None else None
     if rid is None or node is None:
         return None
