@@ -69,7 +69,11 @@ def test_a_report_memo_and_rows_give_every_finding_the_same_context(
     as a report computes them (one memo, the findings' own rows) and one by one."""
     rows = _rows(con)
     memo: dict[Any, Any] = {}
-    reported = [context.for_finding(con, r["finding_id"], memo=memo, row=r) for r in rows]
+    reported = []
+    for page in (rows[:5], rows[5:]):  # as ``case.iter_findings_json`` pages them
+        context.prepare(con, page, memo)
+        assert memo[("trees",)]
+        reported += [context.for_finding(con, r["finding_id"], memo=memo, row=r) for r in page]
     alone = [context.for_finding(con, r["finding_id"]) for r in rows]
     assert reported == alone
     kinds = {k for c in alone for k in ("tree", "origin", "subscription", "script") if c[k]}

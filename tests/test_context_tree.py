@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 
 from wmihunt import store
-from wmihunt.context.tree import chain_names, process_tree, walk
+from wmihunt.context.tree import chain_names, process_tree, process_trees, walk
 from wmihunt.models import MODELS
 
 T0 = datetime(2020, 1, 14, 20, 44, 0)
@@ -109,3 +109,35 @@ def test_links_follow_new_rows():
     assert process_tree(con, "a")["descendants"] == []
     load(con, "process_start", [sysmon("b", 1, "b.exe", "GB", "GA", "a.exe")])
     assert [d["uid"] for d in process_tree(con, "a")["descendants"]] == ["b"]
+
+
+def test_trees_of_many_processes_at_once_equal_each_alone():
+    """``process_trees`` (a report's set queries per level) gives every tree exactly as
+    ``process_tree`` does: guid and pid links, pid reuse, a chain deeper than the bound,
+    a fan-out wider than the limit, roots inside each other's trees, a cycle of pid links,
+    unknown uids."""
+    con = store.connect()
+    rows = [sysmon("p0", 0, "root.exe", "G0", None, "x.exe")]
+    for i in range(1, 12):
+        rows.append(sysmon(f"p{i}", i, f"p{i}.exe", f"G{i}", f"G{i - 1}", f"p{i - 1}.exe"))
+    rows += [sysmon(f"k{i}", 20 + i, "k.exe", f"K{i}", "G11", "p11.exe") for i in range(30)]
+    rows += [sysmon(f"g{i}", 60 + i, "g.exe", f"GG{i}", f"K{i % 3}", "k.exe") for i in range(9)]
+    rows += [
+        sec4688("svc", 0, "svchost.exe", 0x248, 0x1F0),
+        sec4688("wmi", 10, "WmiPrvSE.exe", 0x100, 0x248),
+        sec4688("cmd", 20, "cmd.exe", 0x200, 0x100, pname="WmiPrvSE.exe"),
+        sec4688("who", 25, "whoami.exe", 0x300, 0x200, pname="cmd.exe"),
+        sec4688("note", 40, "notepad.exe", 0x200, 0x248),
+        sec4688("kid", 50, "conhost.exe", 0x400, 0x200),
+        # two starts at one time naming each other's pid: the pid links form a cycle
+        sec4688("cy1", 70, "a.exe", 0x900, 0x901, dest="LOOP"),
+        sec4688("cy2", 70, "b.exe", 0x901, 0x900, dest="LOOP"),
+    ]
+    load(con, "process_start", rows)
+    uids = [r["uid"] for r in rows] + ["nope", "p3"]  # an unknown uid, a repeated one
+    for depth, limit in ((8, 200), (4, 10), (2, 3), (11, 31), (11, 33), (1, 0)):
+        alone = {u: process_tree(con, u, max_depth=depth, max_descendants=limit) for u in uids}
+        together = process_trees(con, uids, max_depth=depth, max_descendants=limit)
+        assert together == alone, (depth, limit)
+    assert together["nope"] is None
+    assert process_trees(con, []) == {}

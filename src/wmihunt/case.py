@@ -10,6 +10,7 @@ better than no report.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,11 @@ class CaseData:
     notes: list[str] = field(default_factory=list)
 
 
+#: Findings whose contexts are prepared together (``context.prepare``): their process
+#: trees come from a few set queries per page.
+CONTEXT_PAGE = 256
+
+
 def iter_findings_json(
     con: duckdb.DuckDBPyConnection, notes: list[str], *, with_context: bool = True
 ) -> Iterator[dict[str, Any]]:
@@ -45,30 +51,33 @@ def iter_findings_json(
     try:
         rows = iter_findings(reader)
         try:
-            row = next(rows, None)
+            page = list(itertools.islice(rows, CONTEXT_PAGE))
         except duckdb.CatalogException:
             notes.append("no findings table in this database (was it made by `wmihunt scan --db`?)")
             return
         failed = 0
-        memo: dict[Any, Any] = {}  # host/user parts computed once for all findings
+        memo: dict[Any, Any] = {}  # what findings share, computed once (``for_finding``)
         # many small queries: one DuckDB thread (``one_thread``)
         with one_thread(con) if with_context else contextlib.nullcontext():
-            while row is not None:
-                finding = finding_to_json(row)
+            while page:
                 if with_context:
-                    try:
-                        ctx = context.for_finding(
-                            con, finding["finding_id"], memo=memo, row=row
-                        )
-                    except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
-                        failed += 1  # one finding's context must not sink the report
-                        if failed == 1:
-                            notes.append(f"context failed: {type(exc).__name__}: {exc}")
-                    else:
-                        if ctx:
-                            finding["context"] = ctx
-                yield finding
-                row = next(rows, None)
+                    context.prepare(con, page, memo)
+                for row in page:
+                    finding = finding_to_json(row)
+                    if with_context:
+                        try:
+                            ctx = context.for_finding(
+                                con, finding["finding_id"], memo=memo, row=row
+                            )
+                        except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
+                            failed += 1  # one finding's context must not sink the report
+                            if failed == 1:
+                                notes.append(f"context failed: {type(exc).__name__}: {exc}")
+                        else:
+                            if ctx:
+                                finding["context"] = ctx
+                    yield finding
+                page = list(itertools.islice(rows, CONTEXT_PAGE))
         if failed > 1:
             notes.append(f"context failed for {failed} findings")
     finally:

@@ -34,7 +34,7 @@ from .origin import remote_origin
 from .parents import infer_parents
 from .scripts import detect_spanning, reassembled_scripts, script_context
 from .subscriptions import subscription_for_event, subscriptions
-from .tree import NODE_COLUMNS, process_tree
+from .tree import NODE_COLUMNS, process_tree, process_trees
 
 __all__ = [
     "CONTEXT_KEYS",
@@ -44,6 +44,7 @@ __all__ = [
     "for_host",
     "for_user",
     "infer_parents",
+    "prepare",
     "process_tree",
     "reassembled_scripts",
     "remote_origin",
@@ -165,7 +166,7 @@ def _event_context(
     out: dict[str, Any] = {"table": table, "tree": None, "origin": None,
                            "subscription": None, "script": None}
     if table == "process_start":
-        tree = out["tree"] = _safe(lambda: process_tree(con, uid, memo=memo))
+        tree = out["tree"] = _safe(lambda: _tree(con, uid, memo))
         proc = tree.get("process") if isinstance(tree, dict) else None
         whole = tree if proc else None  # the tree spares the origin its own walk
         out["origin"] = _safe(lambda: remote_origin(con, uid, tree=whole, memo=memo))
@@ -179,6 +180,36 @@ def _event_context(
     elif table == "script_block":
         out["script"] = _safe(lambda: script_context(con, uid))
     return out
+
+
+def _tree(con: duckdb.DuckDBPyConnection, uid: Any, memo: Memo | None) -> dict[str, Any] | None:
+    """The process tree, from the ones ``prepare`` made for these findings when it did."""
+    prepared = None if memo is None else memo.get(("trees",))
+    if prepared is not None and uid in prepared:
+        return prepared[uid]
+    return process_tree(con, uid, memo=memo)
+
+
+def prepare(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], memo: Memo) -> None:
+    """Compute in set queries what the contexts of the next findings (``rows``: rows of
+    the findings table) will ask for one by one: the process trees of their events. The
+    memo holds them until the next call. A failure here leaves each finding to compute,
+    and report, its own."""
+    memo.pop(("trees",), None)
+    cols = cached(memo, ("columns",), lambda: findings.resolve(con))
+    if cols is None:
+        return
+    done = memo.get(("recent", "event"), {})
+    uids = []
+    for row in rows:
+        uid, claimed = row.get(cols.uid), row.get(cols.table)
+        if (isinstance(uid, str) and ("event", claimed, uid) not in done
+                and _event_table(con, claimed, uid, memo) == "process_start"):
+            uids.append(uid)
+    try:
+        memo[("trees",)] = process_trees(con, uids, memo=memo)
+    except (duckdb.Error, ValueError, TypeError, KeyError):
+        return
 
 
 def _finding_row(
@@ -225,7 +256,9 @@ def for_finding(
     assert cols is not None
     uid = finding.get(cols.uid)
     claimed = finding.get("table")
-    event = memoized(memo, ("event", claimed, uid), lambda: _event_context(con, claimed, uid, memo))
+    event = memoized(
+        memo, ("event", claimed, uid), lambda: _event_context(con, claimed, uid, memo),
+        recent=True)
     table = event.pop("table")
     ctx: dict[str, Any] = dict.fromkeys(CONTEXT_KEYS)
     ctx.update(event)

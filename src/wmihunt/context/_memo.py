@@ -8,6 +8,7 @@ name of what they hold.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,13 +16,29 @@ T = TypeVar("T")
 Memo = dict[Any, Any]
 
 
-def memoized(memo: Memo | None, key: Any, compute: Callable[[], T]) -> T:
-    """``compute()``, or a copy of its value from ``memo``: each caller may edit its own."""
+#: How many values of one ``recent`` kind a memo keeps. Those are per event or per time
+#: window: many distinct ones, each asked for by findings next to each other (a report's
+#: findings come in time order), so a report of any size holds a bounded number.
+RECENT = 256
+
+
+def memoized(
+    memo: Memo | None, key: Any, compute: Callable[[], T], *, recent: bool = False
+) -> T:
+    """``compute()``, or a copy of its value from ``memo``: each caller may edit its own.
+
+    ``recent``: keep the value among the last ``RECENT`` of its kind (``key[0]``) only."""
     if memo is None:
         return compute()
-    if key not in memo:
-        memo[key] = compute()
-    return copied(memo[key])
+    store = memo.setdefault(("recent", key[0]), OrderedDict()) if recent else memo
+    if key in store:
+        if recent:
+            store.move_to_end(key)
+        return copied(store[key])
+    value = store[key] = compute()
+    if recent and len(store) > RECENT:
+        store.popitem(last=False)
+    return copied(value)
 
 
 def cached(memo: Memo | None, key: Any, compute: Callable[[], T]) -> T:

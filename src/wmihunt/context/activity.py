@@ -272,7 +272,7 @@ def host_activity(
             "wmi": wmi_events(con, dest, lo, hi, limit, memo),
             "wmiprvse_children": wmiprvse_children(con, dest, lo, hi, limit, memo),
             "wmic_runs": wmic_runs(con, dest, lo, hi, limit, memo),
-        }))
+        }, recent=True))
     if process_name:
         out["process_info"] = memoized(
             memo, ("process_info", dest, process_name),
