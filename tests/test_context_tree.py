@@ -62,9 +62,9 @@ def test_sysmon_guid_chain_with_unlogged_wmiprvse_root_and_descendants():
     assert full["descendant_count"] == 3
 
 
-def test_4688_pid_links_respect_reuse_and_time_order():
-    con = store.connect()
-    load(con, "process_start", [
+def pid_reuse() -> list[dict]:
+    """Old-shape 4688 starts linked by pid and time, with a reused pid."""
+    return [
         sec4688("svc", 0, "svchost.exe", 0x248, 0x1F0),
         sec4688("wmi", 10, "WmiPrvSE.exe", 0x100, 0x248),
         sec4688("cmd", 20, "cmd.exe", 0x200, 0x100, pname="WmiPrvSE.exe"),
@@ -72,6 +72,13 @@ def test_4688_pid_links_respect_reuse_and_time_order():
         # pid 0x200 reused by notepad; its child belongs to notepad, not to cmd
         sec4688("note", 40, "notepad.exe", 0x200, 0x248),
         sec4688("kid", 50, "conhost.exe", 0x400, 0x200),
+    ]
+
+
+def test_4688_pid_links_respect_reuse_and_time_order():
+    con = store.connect()
+    load(con, "process_start", [
+        *pid_reuse(),
         # a start of pid 0x100 after cmd never becomes cmd's parent
         sec4688("late", 30, "late.exe", 0x100, 0x248),
     ])
@@ -123,12 +130,7 @@ def test_trees_of_many_processes_at_once_equal_each_alone():
     rows += [sysmon(f"k{i}", 20 + i, "k.exe", f"K{i}", "G11", "p11.exe") for i in range(30)]
     rows += [sysmon(f"g{i}", 60 + i, "g.exe", f"GG{i}", f"K{i % 3}", "k.exe") for i in range(9)]
     rows += [
-        sec4688("svc", 0, "svchost.exe", 0x248, 0x1F0),
-        sec4688("wmi", 10, "WmiPrvSE.exe", 0x100, 0x248),
-        sec4688("cmd", 20, "cmd.exe", 0x200, 0x100, pname="WmiPrvSE.exe"),
-        sec4688("who", 25, "whoami.exe", 0x300, 0x200, pname="cmd.exe"),
-        sec4688("note", 40, "notepad.exe", 0x200, 0x248),
-        sec4688("kid", 50, "conhost.exe", 0x400, 0x200),
+        *pid_reuse(),
         # two starts at one time naming each other's pid: the pid links form a cycle
         sec4688("cy1", 70, "a.exe", 0x900, 0x901, dest="LOOP"),
         sec4688("cy2", 70, "b.exe", 0x901, 0x900, dest="LOOP"),
