@@ -51,14 +51,20 @@ def cached(memo: Memo | None, key: Any, compute: Callable[[], T]) -> T:
     return memo[key]
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def copied(value: T) -> T:
     """A deep copy of JSON-shaped data (dicts, lists, scalars), several times faster than
     ``copy.deepcopy`` on large contexts; other containers go to ``deepcopy``."""
     kind = type(value)
     if kind is dict:
-        return {k: copied(v) for k, v in value.items()}  # type: ignore[attr-defined,return-value]
+        return {  # type: ignore[return-value]
+            k: v if type(v) in _SCALARS else copied(v)
+            for k, v in value.items()  # type: ignore[attr-defined]
+        }
     if kind is list:
-        return [copied(v) for v in value]  # type: ignore[attr-defined,return-value]
-    if kind in (str, int, float, bool) or value is None:
+        return [v if type(v) in _SCALARS else copied(v) for v in value]  # type: ignore[attr-defined,return-value]
+    if kind in _SCALARS:
         return value
     return copy.deepcopy(value)

@@ -312,10 +312,15 @@ def _delta(a: str | None, b: str | None) -> float | None:
 def targets_of_source(
     con: duckdb.DuckDBPyConnection, proc: dict[str, Any], *,
     window: timedelta = DEFAULT_LINK_WINDOW, memo: Memo | None = None,
+    credentials: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """For a wmic on host A naming B: WmiPrvSE children and type-3 logons from A on B."""
+    """For a wmic on host A naming B: WmiPrvSE children and type-3 logons from A on B.
+
+    ``credentials``: the wmic's ``explicit_credentials`` when the caller has them."""
     nodes = parse_wmic_nodes(proc.get("process"))["targets"]
-    for cred in explicit_credentials(con, proc):
+    if credentials is None:
+        credentials = explicit_credentials(con, proc)
+    for cred in credentials:
         if cred.get("target_server"):
             nodes.append(cred["target_server"])
     src_short = short_host(proc.get("dest"))
@@ -476,6 +481,7 @@ def remote_origin(
                 "loopback": bool(nodes["targets"]) and all(is_loopback(t)
                                                            for t in nodes["targets"]),
                 "explicit_credentials": creds,
-                "targets": targets_of_source(con, proc, window=link_window, memo=memo),
+                "targets": targets_of_source(con, proc, window=link_window, memo=memo,
+                                             credentials=creds),
             }
     return out or None
