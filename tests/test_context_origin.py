@@ -202,3 +202,65 @@ def test_clock_skew_keeps_name_match_but_outside_window():
 def test_parse_wmic_nodes_never_raises(cmdline):
     got = parse_wmic_nodes(cmdline)
     assert all(isinstance(t, str) and t for t in got["targets"] + got["files"])
+
+
+_USERS = ["EXAMPLE\\Administrator", "example\\ADMINISTRATOR", "Administrator", "WIN-T$",
+          "ANONYMOUS LOGON", "NT AUTHORITY\\SYSTEM", "bob", None]
+_IDS = ["0x10fc09", "0x10FC09", "1113097", " 0x3e7 ", "0x3e4", "junk", "", None]
+_SIDS = [None, "S-1-5-18", "S-1-5-21-1-2-3-500", "S-1-5-7"]
+
+
+@st.composite
+def _logon_rows(draw):
+    """Type-3 (and other) logons on few times, files and record ids: ties, same-time
+    records of the process's own file before and after it, unknown positions."""
+    rows = []
+    for i in range(draw(st.integers(0, 14))):
+        row = logon(f"L{i}", draw(st.sampled_from([-4000, -300, -60, -1, 0, 0, 0, 1])),
+                    draw(st.sampled_from(_USERS)), draw(st.sampled_from(_IDS)),
+                    dest=draw(st.sampled_from([TARGET, TARGET.upper(), "OTHER"])),
+                    ltype=draw(st.sampled_from([3, 3, 3, 2, None])),
+                    sid=draw(st.sampled_from(_SIDS)),
+                    rec=draw(st.sampled_from([None, 9, 10, 10, 11])),
+                    file=draw(st.sampled_from(["p.evtx", "p.evtx", "sec.evtx", None])))
+        if draw(st.booleans()):
+            row["time"] = None if draw(st.booleans()) else row["time"]
+        rows.append(row)
+    return rows
+
+
+@st.composite
+def _anchors(draw):
+    return [
+        proc(f"P{i}", 0, "cmd.exe", user=draw(st.sampled_from(_USERS)),
+             logon_id=draw(st.sampled_from(_IDS)),
+             target_logon_id=draw(st.sampled_from([None, "0x10fc09", "0x3e7"])),
+             target_user=draw(st.sampled_from([None, "Administrator"])),
+             user_id=draw(st.sampled_from(_SIDS)),
+             rec=draw(st.sampled_from([None, 10])),
+             file=draw(st.sampled_from(["p.evtx", None])))
+        for i in range(draw(st.integers(1, 4)))
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(_logon_rows(), _anchors(), st.booleans())
+def test_a_reports_host_logons_answer_as_the_queries_do(logons, anchors, capped):
+    """The memo's in-memory search of a host's logons gives the logon, method and reason
+    each query gives: ties broken the same way, the same-time rule, lookbacks, service
+    identities, and (``capped``) the fallback to queries above the cap."""
+    import wmihunt.context.origin as origin
+
+    con = store.connect()
+    load(con, "logon", logons)
+    load(con, "process_start", anchors)
+    memo: dict = {}
+    saved = origin.HOST_LOGONS_CAP
+    origin.HOST_LOGONS_CAP = 2 if capped else saved
+    try:
+        for uid in (a["uid"] for a in anchors):
+            node = wmi_anchor(con, uid)
+            assert network_logon(con, node, memo=memo) == network_logon(con, node)
+    finally:
+        origin.HOST_LOGONS_CAP = saved
+        con.close()

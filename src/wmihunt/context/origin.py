@@ -31,14 +31,16 @@ candidates are ranked by workstation-name agreement and time distance, and repor
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
 from ._memo import Memo, cached
-from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, one, rows, short_host
+from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, jsonable, one, rows, short_host
 from .tree import NODE_COLUMNS, ancestors, process_node
 
 WMI_HOST = "wmiprvse.exe"
@@ -200,56 +202,35 @@ def network_logon(
     *,
     user_lookback: timedelta = DEFAULT_USER_LOOKBACK,
     host_lookback: timedelta = DEFAULT_HOST_LOOKBACK,
+    memo: Memo | None = None,
 ) -> dict[str, Any]:
-    """The 4624 type-3 logon behind ``proc`` (a process node), with method and confidence."""
+    """The 4624 type-3 logon behind ``proc`` (a process node), with method and confidence.
+
+    ``memo``: see ``context.for_finding`` (a host's type-3 logons are read once and
+    searched here, up to ``HOST_LOGONS_CAP`` of them; above, one query per search)."""
     time = proc.get("time")
     if not time or not proc.get("dest"):
         return {"method": None, "confidence": None, "logon": None,
                 "reason": "the process has no time or host"}
     when = datetime.fromisoformat(time.rstrip("Z"))
-    # "Earlier" includes the same timestamp (coarse clocks), unless the same file logged
-    # the logon after the process (a later record).
-    base = f"""
-        SELECT {_LOGON_SELECT} FROM logon AS l
-        WHERE l.event_id = '4624' AND l.logon_type = 3
-          AND lower(l.dest) = lower($dest)
-          AND (l.time < $time OR (l.time = $time AND NOT coalesce(
-                l.ev_file = $file AND coalesce(l.ev_line, l.ev_record_id) > $pos, false)))
-    """
     pos = proc.get("ev_line") if proc.get("ev_line") is not None else proc.get("ev_record_id")
-    params: dict[str, Any] = {"dest": proc["dest"], "time": when, "file": proc.get("ev_file"),
-                              "pos": pos}
+    held = None if memo is None else cached(
+        memo, ("logons", proc["dest"]), lambda: _HostLogons.read(con, proc["dest"]))
+    search = held.search if held is not None else _LogonQuery(con, proc["dest"]).search
+    earlier = _Earlier(when, proc.get("ev_file"), pos)
     ids = _logon_ids(proc)
     if ids:
-        found = one(
-            con,
-            base + " AND TRY_CAST(trim(l.target_logon_id) AS UBIGINT) IN "
-            f"({', '.join(str(i) for i in ids)}) "
-            "ORDER BY l.time DESC, l.ev_record_id DESC LIMIT 1",
-            params,
-        )
+        found = search(earlier, logon_ids=ids)
         if found:
             return {"method": "logon_id", "confidence": "high", "logon": _logon(found, time)}
     account = (proc.get("target_user") or proc.get("user") or "").split("\\")[-1].lower()
     if account and not _is_service_identity(proc):
-        found = one(
-            con,
-            base + f" AND l.time >= $since AND {_ACCOUNT_SQL} = $account "
-            "ORDER BY l.time DESC, l.ev_record_id DESC LIMIT 1",
-            params | {"since": when - user_lookback, "account": account},
-        )
+        found = search(earlier, since=when - user_lookback, account=account)
         if found:
             return {"method": "same_user_preceding", "confidence": "medium",
                     "logon": _logon(found, time)}
     elif _is_service_identity(proc):
-        found = one(
-            con,
-            base + f""" AND l.time >= $since
-              AND NOT ({_ACCOUNT_SQL} LIKE '%$' OR {_ACCOUNT_SQL} = 'anonymous logon'
-                       OR coalesce(l.target_user_sid, '') IN {SERVICE_SIDS!r})
-            ORDER BY l.time DESC, l.ev_record_id DESC LIMIT 1""",
-            params | {"since": when - host_lookback},
-        )
+        found = search(earlier, since=when - host_lookback, person=True)
         if found:
             return {"method": "host_preceding", "confidence": "low",
                     "logon": _logon(found, time)}
@@ -259,6 +240,125 @@ def network_logon(
         "reason": f"no earlier 4624 logon type 3 on {proc['dest']} matches "
                   f"(logon ids: {ids_text}); is the host's Security log in the case?",
     }
+
+
+@dataclass(frozen=True, slots=True)
+class _Earlier:
+    """"Earlier than the process": an earlier time, or the same time (coarse clocks) unless
+    the same file logged the logon after the process (a later record)."""
+
+    time: datetime
+    file: str | None
+    pos: int | None
+
+
+#: A logon search: ``search(earlier, logon_ids=..., since=..., account=..., person=...)``,
+#: the newest matching logon (time, then record id, then uid, descending) or None.
+_PERSON_SQL = (f"NOT ({_ACCOUNT_SQL} LIKE '%$' OR {_ACCOUNT_SQL} = 'anonymous logon' "
+               f"OR coalesce(l.target_user_sid, '') IN {SERVICE_SIDS!r})")
+_TYPE3_SQL = "l.event_id = '4624' AND l.logon_type = 3 AND lower(l.dest) = lower($dest)"
+_NEWEST_FIRST = "ORDER BY l.time DESC, l.ev_record_id DESC, l.uid DESC"
+_LOGON_ID_SQL = "TRY_CAST(trim(l.target_logon_id) AS UBIGINT)"
+
+
+@dataclass(frozen=True, slots=True)
+class _LogonQuery:
+    """Each search as its own query."""
+
+    con: duckdb.DuckDBPyConnection
+    dest: str
+
+    def search(
+        self, earlier: _Earlier, *, logon_ids: list[int] | None = None,
+        since: datetime | None = None, account: str | None = None, person: bool = False,
+    ) -> dict[str, Any] | None:
+        cond = [_TYPE3_SQL, """(l.time < $time OR (l.time = $time AND NOT coalesce(
+                l.ev_file = $file AND coalesce(l.ev_line, l.ev_record_id) > $pos, false)))"""]
+        params: dict[str, Any] = {"dest": self.dest, "time": earlier.time,
+                                  "file": earlier.file, "pos": earlier.pos}
+        if logon_ids:
+            cond.append(f"{_LOGON_ID_SQL} IN ({', '.join(str(int(i)) for i in logon_ids)})")
+        if since is not None:
+            cond.append("l.time >= $since")
+            params["since"] = since
+        if account is not None:
+            cond.append(f"{_ACCOUNT_SQL} = $account")
+            params["account"] = account
+        if person:
+            cond.append(_PERSON_SQL)
+        return one(self.con, f"SELECT {_LOGON_SELECT} FROM logon AS l "
+                             f"WHERE {' AND '.join(cond)} {_NEWEST_FIRST} LIMIT 1", params)
+
+
+#: The most type-3 logons of one host a report keeps to search in (see ``network_logon``).
+HOST_LOGONS_CAP = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _HostLogons:
+    """A host's type-3 logons, newest first, with what the searches compare computed by
+    DuckDB (logon id as a number, account name, "a person"), so they answer exactly as
+    the queries do; indexed by logon id and by account."""
+
+    rows: list[tuple[Any, ...]]  # (time, file, pos, logon id, account, person, JSON row)
+    ascending: list[datetime]  # the times, oldest first (for bisect)
+    by_id: dict[int, list[int]]
+    by_account: dict[str, list[int]]
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection, dest: str) -> _HostLogons | None:
+        cur = con.execute(
+            f"""SELECT l.time, l.ev_file, coalesce(l.ev_line, l.ev_record_id),
+                       {_LOGON_ID_SQL}, {_ACCOUNT_SQL}, {_PERSON_SQL}, {_LOGON_SELECT}
+                FROM logon AS l WHERE {_TYPE3_SQL} AND l.time IS NOT NULL
+                {_NEWEST_FIRST} LIMIT {HOST_LOGONS_CAP + 1}""",
+            {"dest": dest},
+        )
+        found = cur.fetchall()
+        if len(found) > HOST_LOGONS_CAP:
+            return None
+        names = [d[0] for d in cur.description][6:]
+        rows, by_id, by_account = [], {}, {}  # type: ignore[var-annotated]
+        for i, r in enumerate(found):
+            rows.append((*r[:6], {n: jsonable(v) for n, v in zip(names, r[6:], strict=True)}))
+            if r[3] is not None:
+                by_id.setdefault(r[3], []).append(i)
+            if r[4] is not None:
+                by_account.setdefault(r[4], []).append(i)
+        return cls(rows, [r[0] for r in reversed(rows)], by_id, by_account)
+
+    def search(
+        self, earlier: _Earlier, *, logon_ids: list[int] | None = None,
+        since: datetime | None = None, account: str | None = None, person: bool = False,
+    ) -> dict[str, Any] | None:
+        if logon_ids:
+            picks = sorted({i for lid in logon_ids for i in self.by_id.get(lid, ())})
+        elif account is not None:
+            picks = self.by_account.get(account, [])
+        else:  # newest first from the last row at or before the time
+            start = len(self.rows) - bisect_right(self.ascending, earlier.time)
+            picks = range(start, len(self.rows))  # type: ignore[assignment]
+        for i in picks:
+            time, file, pos, _lid, name, is_person, row = self.rows[i]
+            if time > earlier.time:
+                continue
+            if since is not None and time < since:
+                break  # newest first: every later row is older still
+            if account is not None and name != account:
+                continue
+            if person and not is_person:
+                continue
+            if time == earlier.time and _after(file, pos, earlier):
+                continue
+            return dict(row)
+        return None
+
+
+def _after(file: str | None, pos: int | None, earlier: _Earlier) -> bool:
+    """SQL's ``coalesce(l.ev_file = $file AND l.pos > $pos, false)``: true only when both
+    comparisons are known and true."""
+    return (file is not None and earlier.file is not None and file == earlier.file
+            and pos is not None and earlier.pos is not None and pos > earlier.pos)
 
 
 # --- source side -------------------------------------------------------------------------
@@ -459,7 +559,7 @@ def remote_origin(
     out: dict[str, Any] = {}
     if anchor is not None:
         found = network_logon(con, anchor, user_lookback=user_lookback,
-                              host_lookback=host_lookback)
+                              host_lookback=host_lookback, memo=memo)
         out["target"] = {
             "dest": anchor.get("dest"),
             "wmi_child": {k: anchor.get(k) for k in ("uid", "time", "process_name", "process",
