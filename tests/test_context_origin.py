@@ -264,3 +264,46 @@ def test_a_reports_host_logons_answer_as_the_queries_do(logons, anchors, capped)
     finally:
         origin.HOST_LOGONS_CAP = saved
         con.close()
+
+
+def test_a_reports_source_events_equal_each_targets_queries():
+    """A report reads every wmic /node: run and 4648 once and filters them per target
+    host: the same candidates as the per-host queries, for an ASCII host, hosts DuckDB
+    and Python lower differently ('İ'), a host named by its short name in another case,
+    rows without a host, and (cap) the fallback to queries."""
+    import wmihunt.context.origin as origin
+
+    hosts = [TARGET, "İSTANBUL-DC.example.corp", "istanbul-dc", None, SOURCE]
+    procs, creds = [], []
+    for i, host in enumerate(hosts):
+        procs.append(proc(f"w{i}", i, "WMIC.exe", dest=host, parent="cmd.exe",
+                          cmd="wmic /node:WIN-T,İSTANBUL-DC process call create x"))
+        procs.append(proc(f"n{i}", i, "wmic.exe", dest=host, parent="cmd.exe",
+                          cmd="wmic process list"))  # names no node
+        for j, (server, info) in enumerate([("WIN-T", None), (None, "HOST/İSTANBUL-DC"),
+                                            ("istanbul-dc.example.corp", "x"),
+                                            ("elsewhere", "HOST/WIN-T")]):
+            creds.append({"uid": f"c{i}{j}", "time": at(i + j), "dest": host,
+                          "event_id": "4648", "target_server": server, "target_info": info,
+                          "process_name": "C:\\Windows\\System32\\wbem\\WMIC.exe",
+                          "data_source": "security"})
+    procs += [proc(f"t{i}", 30, "cmd.exe", dest=h) for i, h in enumerate(hosts) if h]
+    con = store.connect()
+    load(con, "process_start", procs)
+    load(con, "logon", creds)
+    for cap in (origin.SOURCE_ROWS_CAP, 1):
+        memo: dict = {}
+        saved, origin.SOURCE_ROWS_CAP = origin.SOURCE_ROWS_CAP, cap
+        try:
+            for host in hosts:
+                if host:
+                    node = {"dest": host, "time": "2019-03-18T22:16:39.000000Z"}
+                    alone = origin.sources_of_target(con, node, None)
+                    assert origin.sources_of_target(con, node, None, memo=memo) == alone
+                    if host == TARGET:  # by server, by info, by /node:, from 3 other hosts
+                        assert sorted(c.get("target_server") or c["kind"]
+                                      for c in alone["candidates"]) == [
+                            *["WIN-T"] * 3, *["elsewhere"] * 3, *["wmic"] * 3]
+        finally:
+            origin.SOURCE_ROWS_CAP = saved
+        assert (memo[("source rows",)] is None) == (cap == 1)

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from .context import findings as fnd
-from .context._sql import q, rows, table_columns
+from .context._sql import q, rows, sql_lower, table_columns
 
 DEFAULT_THRESHOLD = 100
 
@@ -186,13 +186,8 @@ def risk_index(
 
 
 def index_key(con: duckdb.DuckDBPyConnection, object_type: str, name: str) -> tuple[str, str]:
-    """The ``risk_index`` key of an entity: DuckDB's ``lower`` (Python's for ASCII, where
-    the two agree)."""
-    if name.isascii():
-        return object_type.lower(), name.lower()
-    got = con.execute("SELECT lower(?), lower(?)", [object_type, name]).fetchone()
-    assert got is not None
-    return got[0], got[1]
+    """The ``risk_index`` key of an entity: the type and name as DuckDB lowers them."""
+    return sql_lower(con, object_type), sql_lower(con, name)
 
 
 def entity_risk(

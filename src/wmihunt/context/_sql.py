@@ -73,6 +73,16 @@ def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(table_columns(con, table))
 
 
+def sql_lower(con: duckdb.DuckDBPyConnection, text: str) -> str:
+    """DuckDB's ``lower(text)``, to compare in Python with values DuckDB lowered: Python's
+    for ASCII, where the two agree (they differ on, e.g., 'İ' and final sigma)."""
+    if text.isascii():
+        return text.lower()
+    got = con.execute("SELECT lower(?)", [text]).fetchone()
+    assert got is not None
+    return str(got[0])
+
+
 def q(name: str) -> str:
     """Quote an identifier (``user`` and ``table`` are SQL keywords)."""
     return '"' + name.replace('"', '""') + '"'

@@ -40,7 +40,7 @@ from typing import Any
 import duckdb
 
 from ._memo import Memo, cached
-from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, jsonable, one, rows, short_host
+from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, jsonable, one, rows, short_host, sql_lower
 from .tree import NODE_COLUMNS, ancestors, process_node
 
 WMI_HOST = "wmiprvse.exe"
@@ -476,7 +476,7 @@ def sources_of_target(
     """
     dest = proc.get("dest") or ""
     workstation = short_host((logon or {}).get("src_workstation"))
-    found = cached(memo, ("sources", dest), lambda: _source_events(con, dest))
+    found = cached(memo, ("sources", dest), lambda: _source_events(con, dest, memo))
     cands = [dict(c) for c in found]
     limit = window.total_seconds()
     for c in cands:
@@ -490,32 +490,52 @@ def sources_of_target(
     return {"best": best, "candidates": cands[:10]}
 
 
-def _source_events(con: duckdb.DuckDBPyConnection, dest: str) -> list[dict[str, Any]]:
+_WMIC_NODE_SQL = (
+    "(lower(p.process_name) = 'wmic.exe' OR lower(p.original_file_name) = 'wmic.exe') "
+    "AND contains(lower(p.process), 'node')"
+)
+#: The most source events (wmic /node: runs, 4648s) a report keeps to find every
+#: target's sources in; above, one query per target host.
+SOURCE_ROWS_CAP = 20_000
+
+
+def _source_events(
+    con: duckdb.DuckDBPyConnection, dest: str, memo: Memo | None = None
+) -> list[dict[str, Any]]:
     """The wmic runs and 4648 events on other hosts that name ``dest``, as candidates
-    without the fields that depend on the target process."""
+    without the fields that depend on the target process (each kind in time order, at
+    most 5,000 of each looked at)."""
     want = short_host(dest)
+    every = None if memo is None else cached(memo, ("source rows",), lambda: _source_rows(con))
+    if every is None:
+        wmics = rows(
+            con,
+            f"""SELECT {_PROC_SELECT} FROM process_start AS p
+                WHERE {_WMIC_NODE_SQL} AND lower(p.dest) <> lower($dest)
+                ORDER BY p.time, p.uid LIMIT 5000""",
+            {"dest": dest},
+        )
+        creds = rows(
+            con,
+            f"""SELECT {_LOGON_SELECT} FROM logon AS l
+                WHERE l.event_id = '4648' AND lower(l.dest) <> lower($dest)
+                  AND (contains(lower(l.target_server), $short)
+                       OR contains(lower(l.target_info), $short))
+                ORDER BY l.time, l.uid LIMIT 5000""",
+            {"dest": dest, "short": want or ""},
+        )
+    else:  # the same filters, on values DuckDB lowered
+        low, short = sql_lower(con, dest), want or ""
+        wmics = [r for host, r in every[0] if host is not None and host != low][:5000]
+        creds = [r for host, server, info, r in every[1]
+                 if host is not None and host != low
+                 and ((server is not None and short in server)
+                      or (info is not None and short in info))][:5000]
     cands: list[dict[str, Any]] = []
-    wmics = rows(
-        con,
-        f"""SELECT {_PROC_SELECT} FROM process_start AS p
-            WHERE (lower(p.process_name) = 'wmic.exe' OR lower(p.original_file_name) = 'wmic.exe')
-              AND contains(lower(p.process), 'node') AND lower(p.dest) <> lower($dest)
-            LIMIT 5000""",
-        {"dest": dest},
-    )
     for w in wmics:
         if any(short_host(t) == want for t in parse_wmic_nodes(w.get("process"))["targets"]):
             cands.append({"kind": "wmic", "source_dest": w["dest"], "time": w["time"],
                           "uid": w["uid"], "process": w.get("process"), "user": w.get("user")})
-    creds = rows(
-        con,
-        f"""SELECT {_LOGON_SELECT} FROM logon AS l
-            WHERE l.event_id = '4648' AND lower(l.dest) <> lower($dest)
-              AND (contains(lower(l.target_server), $short)
-                   OR contains(lower(l.target_info), $short))
-            LIMIT 5000""",
-        {"dest": dest, "short": want or ""},
-    )
     for c in creds:
         info_host = (c.get("target_info") or "").split("/")[-1]
         if want in (short_host(c.get("target_server")), short_host(info_host)):
@@ -526,6 +546,33 @@ def _source_events(con: duckdb.DuckDBPyConnection, dest: str) -> list[dict[str, 
                           "target_info": c.get("target_info"),
                           "process_name": c.get("process_name")})
     return cands
+
+
+def _source_rows(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]] | None:
+    """Every wmic /node: run (lowered host, row) and every 4648 (lowered host, server,
+    info, row) in time order, or None above ``SOURCE_ROWS_CAP`` of either."""
+    cur = con.execute(
+        f"SELECT lower(p.dest), {_PROC_SELECT} FROM process_start AS p "
+        f"WHERE {_WMIC_NODE_SQL} ORDER BY p.time, p.uid LIMIT {SOURCE_ROWS_CAP + 1}"
+    )
+    wmics = cur.fetchall()
+    names = [d[0] for d in cur.description][1:]
+    if len(wmics) > SOURCE_ROWS_CAP:
+        return None
+    cur = con.execute(
+        f"SELECT lower(l.dest), lower(l.target_server), lower(l.target_info), {_LOGON_SELECT} "
+        "FROM logon AS l WHERE l.event_id = '4648' "
+        f"ORDER BY l.time, l.uid LIMIT {SOURCE_ROWS_CAP + 1}"
+    )
+    creds = cur.fetchall()
+    cred_names = [d[0] for d in cur.description][3:]
+    if len(creds) > SOURCE_ROWS_CAP:
+        return None
+    return (
+        [(r[0], {n: jsonable(v) for n, v in zip(names, r[1:], strict=True)}) for r in wmics],
+        [(*r[:3], {n: jsonable(v) for n, v in zip(cred_names, r[3:], strict=True)})
+         for r in creds],
+    )
 
 
 # --- entry -------------------------------------------------------------------------------
