@@ -19,7 +19,7 @@ Memo = dict[Any, Any]
 #: How many values of one ``recent`` kind a memo keeps. Those are per event or per time
 #: window: many distinct ones, each asked for by findings next to each other (a report's
 #: findings come in time order), so a report of any size holds a bounded number.
-RECENT = 256
+RECENT = 64
 
 
 def memoized(

@@ -490,6 +490,10 @@ def sources_of_target(
     return {"best": best, "candidates": cands[:10]}
 
 
+#: What a source candidate shows of a wmic run and of a 4648.
+_WMIC_SOURCE = "p.dest, p.time, p.uid, p.process, p.\"user\""
+_CRED_SOURCE = ("l.dest, l.time, l.uid, l.target_user, l.subject_user, l.target_server, "
+                "l.target_info, l.process_name")
 _WMIC_NODE_SQL = (
     "(lower(p.process_name) = 'wmic.exe' OR lower(p.original_file_name) = 'wmic.exe') "
     "AND contains(lower(p.process), 'node')"
@@ -510,14 +514,14 @@ def _source_events(
     if every is None:
         wmics = rows(
             con,
-            f"""SELECT {_PROC_SELECT} FROM process_start AS p
+            f"""SELECT {_WMIC_SOURCE} FROM process_start AS p
                 WHERE {_WMIC_NODE_SQL} AND lower(p.dest) <> lower($dest)
                 ORDER BY p.time, p.uid LIMIT 5000""",
             {"dest": dest},
         )
         creds = rows(
             con,
-            f"""SELECT {_LOGON_SELECT} FROM logon AS l
+            f"""SELECT {_CRED_SOURCE} FROM logon AS l
                 WHERE l.event_id = '4648' AND lower(l.dest) <> lower($dest)
                   AND (contains(lower(l.target_server), $short)
                        OR contains(lower(l.target_info), $short))
@@ -552,7 +556,7 @@ def _source_rows(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]] 
     """Every wmic /node: run (lowered host, row) and every 4648 (lowered host, server,
     info, row) in time order, or None above ``SOURCE_ROWS_CAP`` of either."""
     cur = con.execute(
-        f"SELECT lower(p.dest), {_PROC_SELECT} FROM process_start AS p "
+        f"SELECT lower(p.dest), {_WMIC_SOURCE} FROM process_start AS p "
         f"WHERE {_WMIC_NODE_SQL} ORDER BY p.time, p.uid LIMIT {SOURCE_ROWS_CAP + 1}"
     )
     wmics = cur.fetchall()
@@ -560,7 +564,7 @@ def _source_rows(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]] 
     if len(wmics) > SOURCE_ROWS_CAP:
         return None
     cur = con.execute(
-        f"SELECT lower(l.dest), lower(l.target_server), lower(l.target_info), {_LOGON_SELECT} "
+        f"SELECT lower(l.dest), lower(l.target_server), lower(l.target_info), {_CRED_SOURCE} "
         "FROM logon AS l WHERE l.event_id = '4648' "
         f"ORDER BY l.time, l.uid LIMIT {SOURCE_ROWS_CAP + 1}"
     )
