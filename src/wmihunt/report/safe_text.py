@@ -28,6 +28,8 @@ def visible(text: object, *, keep_newlines: bool = False) -> str:
     if text is None:
         return ""
     s = str(text)
+    if s.isprintable():  # no control or format character at all: most fields (fast path)
+        return s
     if not keep_newlines:
         s = s.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
     return _UNSAFE.sub(_visible, s)
