@@ -250,6 +250,18 @@ def test_long_values_are_cut_in_the_page_only():
     assert "30,000 more characters in the JSONL output" in page
 
 
+def test_long_context_tables_are_cut_in_the_page_only():
+    """A window's tables show their first 25 rows and how many more there are; the JSON
+    lines output (not the page) keeps all of them."""
+    f = fx.realistic_findings()[0]
+    children = [{"uid": f"u{i}", "process_name": f"child{i:02d}.exe", "time": None}
+                for i in range(30)]
+    f["context"] = {"activity": {"dest": "H", "wmiprvse_children": children}}
+    page = render_html([f], [], [], None, title="t")
+    assert "child24.exe" in page and "child25.exe" not in page
+    assert "5 more rows" in page
+
+
 def test_empty_report_renders():
     page = render_html([], None, None, None, title="nothing")
     text = "".join(Page(page).text)

@@ -28,6 +28,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 OPEN_SECTIONS = frozenset({"tree", "origin", "subscription", "script"})
 
 MAX_ROWS = 100
+#: Rows of a table (WMI events, processes, earlier findings of a window) shown per finding:
+#: the page repeats a host's window for each of its findings, and the JSON lines output
+#: keeps them all (at 100 the EVTX set's report was 40 MB).
+MAX_TABLE_ROWS = 25
 MAX_DEPTH = 5
 MAX_TREE_NODES = 200
 
@@ -182,7 +186,7 @@ def _table(rows: Sequence[Any]) -> dict[str, Any] | None:
     if not rows or not all(isinstance(r, Mapping) for r in rows):
         return None
     columns: dict[str, None] = {}
-    for row in rows[:MAX_ROWS]:
+    for row in rows[:MAX_TABLE_ROWS]:
         for key, value in row.items():
             if isinstance(value, Mapping) or (
                 isinstance(value, list | tuple) and any(isinstance(v, Mapping) for v in value)
@@ -191,8 +195,8 @@ def _table(rows: Sequence[Any]) -> dict[str, Any] | None:
             if not _empty(value):
                 columns.setdefault(str(key), None)
     cols = list(columns)
-    body = [[_cell(row.get(c)) for c in cols] for row in rows[:MAX_ROWS]]
-    return {"columns": cols, "rows": body, "more": max(0, len(rows) - MAX_ROWS)}
+    body = [[_cell(row.get(c)) for c in cols] for row in rows[:MAX_TABLE_ROWS]]
+    return {"columns": cols, "rows": body, "more": max(0, len(rows) - MAX_TABLE_ROWS)}
 
 
 def _cell(value: Any) -> str:
