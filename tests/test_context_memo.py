@@ -159,3 +159,27 @@ def test_risk_from_the_memo_matches_a_non_ascii_host_as_duckdb_lowers_it() -> No
         assert context.for_finding(c, "F0")["risk"]["dest"]["total_risk"] == 120
     finally:
         c.close()
+
+
+@pytest.mark.parametrize("missing", ["logon", "wmi_activity", "process_start"])
+def test_a_damaged_case_still_reports_every_finding(missing: str) -> None:
+    """A case without one model table (damaged, or from an old version): the report goes
+    on, each finding keeps the context parts that work, the others say what failed."""
+    from wmihunt import case
+
+    c = store.connect()
+    try:
+        ingest.ingest_paths([str(SAMPLES)], c, workers=1)
+        context.infer_parents(c)
+        detect.run_detections(c, load_story())
+        total = c.execute("SELECT count(*) FROM findings").fetchone()[0]
+        c.execute(f"DROP TABLE {missing}")
+        notes: list[str] = []
+        reported = list(case.iter_findings_json(c, notes))
+        assert len(reported) == total > 0
+        errors = [part for f in reported for part in (f.get("context") or {}).values()
+                  if isinstance(part, dict) and "error" in part]
+        assert errors or notes  # the failure is said, per part or per finding
+        assert any(f.get("context") for f in reported)
+    finally:
+        c.close()

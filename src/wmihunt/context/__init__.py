@@ -73,27 +73,35 @@ def _event_table(
     names = [table] if table in MODELS else []
     names += [m for m in MODELS if m != table]
     held = None if memo is None else cached(memo, ("finding_uids",), lambda: _finding_uids(con))
-    if held is not None and isinstance(uid, str):
-        return next((name for name in names if uid in held[name]), None)
     for name in names:
-        if con.execute(f"SELECT 1 FROM {name} WHERE uid = ? LIMIT 1", [uid]).fetchone():
+        uids = held.get(name) if held is not None and isinstance(uid, str) else None
+        if uids is not None:
+            if uid in uids:
+                return name
+        elif con.execute(f"SELECT 1 FROM {name} WHERE uid = ? LIMIT 1", [uid]).fetchone():
             return name
     return None
 
 
-def _finding_uids(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]] | None:
+def _finding_uids(con: duckdb.DuckDBPyConnection) -> dict[str, set[str] | None] | None:
     """The uids of the findings each model table holds (one query per table for a report,
-    instead of up to one per table per finding); None when there is no findings table."""
+    instead of up to one per table per finding); None when there is no findings table,
+    and None for a table the case lacks (a damaged case: its query then fails as alone)."""
     cols = findings.resolve(con)
     if cols is None:
         return None
-    return {
-        name: {uid for (uid,) in con.execute(
-            f"SELECT DISTINCT t.uid FROM {name} AS t WHERE t.uid IN "
-            f"(SELECT CAST({q(cols.uid)} AS VARCHAR) FROM {findings.FINDINGS_TABLE})"
-        ).fetchall()}
-        for name in MODELS
-    }
+    held: dict[str, set[str] | None] = {}
+    for name in MODELS:
+        try:
+            found = con.execute(
+                f"SELECT DISTINCT t.uid FROM {name} AS t WHERE t.uid IN "
+                f"(SELECT CAST({q(cols.uid)} AS VARCHAR) FROM {findings.FINDINGS_TABLE})"
+            ).fetchall()
+        except duckdb.CatalogException:
+            held[name] = None
+        else:
+            held[name] = {uid for (uid,) in found}
+    return held
 
 
 def _temporary_subscription(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | None:
@@ -193,20 +201,20 @@ def _tree(con: duckdb.DuckDBPyConnection, uid: Any, memo: Memo | None) -> dict[s
 def prepare(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], memo: Memo) -> None:
     """Compute in set queries what the contexts of the next findings (``rows``: rows of
     the findings table) will ask for one by one: the process trees of their events. The
-    memo holds them until the next call. A failure here leaves each finding to compute,
-    and report, its own."""
+    memo holds them until the next call. A failure here (a damaged case) leaves each
+    finding to compute, and report, its own."""
     memo.pop(("trees",), None)
-    cols = cached(memo, ("columns",), lambda: findings.resolve(con))
-    if cols is None:
-        return
-    done = memo.get(("recent", "event"), {})
-    uids = []
-    for row in rows:
-        uid, claimed = row.get(cols.uid), row.get(cols.table)
-        if (isinstance(uid, str) and ("event", claimed, uid) not in done
-                and _event_table(con, claimed, uid, memo) == "process_start"):
-            uids.append(uid)
     try:
+        cols = cached(memo, ("columns",), lambda: findings.resolve(con))
+        if cols is None:
+            return
+        done = memo.get(("recent", "event"), {})
+        uids = []
+        for row in rows:
+            uid, claimed = row.get(cols.uid), row.get(cols.table)
+            if (isinstance(uid, str) and ("event", claimed, uid) not in done
+                    and _event_table(con, claimed, uid, memo) == "process_start"):
+                uids.append(uid)
         memo[("trees",)] = process_trees(con, uids, memo=memo)
     except (duckdb.Error, ValueError, TypeError, KeyError):
         return
