@@ -44,10 +44,11 @@ CONTEXT_PAGE = 64
 def iter_findings_json(
     con: duckdb.DuckDBPyConnection, notes: list[str], *, with_context: bool = True
 ) -> Iterator[dict[str, Any]]:
-    """Findings in JSONL shape, in output order, each with its ``context`` when asked for
-    (a few joins per finding), one at a time: a writer that takes them as they come holds
-    one finding, not all of them (a scan of many findings). Problems go to ``notes`` by
-    the end of the iteration."""
+    """Findings in JSONL shape, in output order, each with its ``context`` when asked for,
+    one at a time: a writer that takes them as they come holds a page of rows and one
+    finding, not all of them (a scan of many findings). Contexts share one memo (see
+    ``context.for_finding``) and each page's process trees are built together
+    (``context.prepare``). Problems go to ``notes`` by the end of the iteration."""
     reader = con.cursor()  # read here while the context queries use ``con``
     try:
         rows = iter_findings(reader)

@@ -207,10 +207,13 @@ def earlier_findings(
     )
     host = f"lower({q(cols.dest)}) = lower($dest)"
     order = f"ORDER BY {q(cols.time)} DESC, {q(cols.finding_id)}"
-    if memo is not None and before is not None:
-        found = cached(memo, ("findings_of_host", dest), lambda: _host_findings(
+    found = None if memo is None or before is None else cached(
+        memo, ("findings_of_host", dest), lambda: _host_findings(
             con, f"SELECT {sel}, {q(cols.time)}, CAST({q(cols.finding_id)} AS VARCHAR) "
-                 f"FROM {fnd.FINDINGS_TABLE} WHERE {host} {order}", dest))
+                 f"FROM {fnd.FINDINGS_TABLE} WHERE {host} {order} "
+                 f"LIMIT {HOST_ROWS_CAP + 1}", dest))
+    if found is not None:
+        assert before is not None
         skip = None if exclude is None else str(exclude)
         out = []
         for when, fid, row in found:
@@ -237,13 +240,17 @@ def earlier_findings(
 
 def _host_findings(
     con: duckdb.DuckDBPyConnection, sql: str, dest: str
-) -> list[tuple[Any, str | None, dict[str, Any]]]:
-    """(time, id as text, JSON-ready row) of a host's findings, newest first."""
+) -> list[tuple[Any, str | None, dict[str, Any]]] | None:
+    """(time, id as text, JSON-ready row) of a host's findings, newest first; None above
+    ``HOST_ROWS_CAP`` of them."""
     cur = con.execute(sql, {"dest": dest})
     names = [d[0] for d in cur.description][:-2]
+    found = cur.fetchall()
+    if len(found) > HOST_ROWS_CAP:
+        return None
     return [
         (row[-2], row[-1], {n: jsonable(v) for n, v in zip(names, row, strict=False)})
-        for row in cur.fetchall()
+        for row in found
     ]
 
 

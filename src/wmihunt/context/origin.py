@@ -244,16 +244,19 @@ def network_logon(
 
 @dataclass(frozen=True, slots=True)
 class _Earlier:
-    """"Earlier than the process": an earlier time, or the same time (coarse clocks) unless
-    the same file logged the logon after the process (a later record)."""
+    """When a logon counts as earlier than the process: an earlier time, or the same time
+    (coarse clocks) unless the same file logged the logon after the process (a later
+    record)."""
 
     time: datetime
     file: str | None
     pos: int | None
 
 
-#: A logon search: ``search(earlier, logon_ids=..., since=..., account=..., person=...)``,
-#: the newest matching logon (time, then record id, then uid, descending) or None.
+#: A logon search (``_LogonQuery.search``, ``_HostLogons.search``): the newest type-3
+#: logon of the host (time, then record id, then uid, descending) that is ``earlier`` and
+#: has one of ``logon_ids``, or is not older than ``since`` and of ``account``, or of a
+#: ``person``; None when there is none.
 _PERSON_SQL = (f"NOT ({_ACCOUNT_SQL} LIKE '%$' OR {_ACCOUNT_SQL} = 'anonymous logon' "
                f"OR coalesce(l.target_user_sid, '') IN {SERVICE_SIDS!r})")
 _TYPE3_SQL = "l.event_id = '4624' AND l.logon_type = 3 AND lower(l.dest) = lower($dest)"
