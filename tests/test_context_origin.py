@@ -225,6 +225,11 @@ def _logon_rows(draw):
                     file=draw(st.sampled_from(["p.evtx", "p.evtx", "sec.evtx", None])))
         if draw(st.booleans()):
             row["time"] = None if draw(st.booleans()) else row["time"]
+        if draw(st.integers(0, 3)) == 0:  # an explicit-credentials logon
+            row.update(event_id="4648", process_id=draw(st.sampled_from([None, 100, 200])),
+                       process_name=draw(st.sampled_from(
+                           ["C:\\Windows\\System32\\wbem\\WMIC.exe", "wmic.exe",
+                            "cmd.exe", None])))
         rows.append(row)
     return rows
 
@@ -244,25 +249,34 @@ def _anchors(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(_logon_rows(), _anchors(), st.booleans())
-def test_a_reports_host_logons_answer_as_the_queries_do(logons, anchors, capped):
-    """The memo's in-memory search of a host's logons gives the logon, method and reason
-    each query gives: ties broken the same way, the same-time rule, lookbacks, service
-    identities, and (``capped``) the fallback to queries above the cap."""
-    import wmihunt.context.origin as origin
+@given(_logon_rows(), _anchors(), st.booleans(),
+       st.sampled_from([-4000, -300, -60, -1, 0, 1]), st.sampled_from([None, 100, 200]))
+def test_a_reports_host_logons_answer_as_the_queries_do(logons, anchors, capped, start, pid):
+    """The memo's in-memory searches of a host's logons give what each query gives: the
+    network logon (method, reason; ties broken the same way, the same-time rule,
+    lookbacks, service identities), the type-3 logons of a window and a wmic's 4648s
+    (bounds, order, pid first, limits), and (``capped``) the fallback to queries."""
+    from wmihunt.context import logons as searches
 
     con = store.connect()
     load(con, "logon", logons)
     load(con, "process_start", anchors)
     memo: dict = {}
-    saved = origin.HOST_LOGONS_CAP
-    origin.HOST_LOGONS_CAP = 2 if capped else saved
+    saved = searches.HOST_ROWS_CAP
+    searches.HOST_ROWS_CAP = 2 if capped else saved
     try:
         for uid in (a["uid"] for a in anchors):
             node = wmi_anchor(con, uid)
             assert network_logon(con, node, memo=memo) == network_logon(con, node)
+        lo, hi = at(start), at(start + 60)
+        for dest in (TARGET, TARGET.lower()):
+            for limit in (2, 200):
+                assert (searches.type3_between(con, dest, lo, hi, limit, memo)
+                        == searches.type3_between(con, dest, lo, hi, limit, None))
+                assert (searches.wmic_credentials(con, dest, lo, hi, pid, limit, memo)
+                        == searches.wmic_credentials(con, dest, lo, hi, pid, limit, None))
     finally:
-        origin.HOST_LOGONS_CAP = saved
+        searches.HOST_ROWS_CAP = saved
         con.close()
 
 
@@ -307,3 +321,21 @@ def test_a_reports_source_events_equal_each_targets_queries():
         finally:
             origin.SOURCE_ROWS_CAP = saved
         assert (memo[("source rows",)] is None) == (cap == 1)
+
+
+def test_window_logons_keep_one_order_through_ties_and_unknown_record_ids():
+    """Logons of one second, with and without record ids, come oldest first in the
+    order the newest-first search reverses, by query and from a report's memo alike."""
+    from wmihunt.context import logons as searches
+
+    con = store.connect()
+    load(con, "logon", [
+        logon("b", 0, "u", "0x1", rec=5), logon("a", 0, "u", "0x1", rec=5),
+        logon("n", 0, "u", "0x1", rec=None), logon("z", -1, "u", "0x1", rec=99),
+        logon("later", 1, "u", "0x1", rec=1),
+    ])
+    want = ["z", "n", "a", "b"]
+    assert [r["uid"] for r in searches.type3_between(con, TARGET, at(-1), at(0), 10, None)] \
+        == want
+    assert [r["uid"] for r in searches.type3_between(con, TARGET, at(-1), at(0), 10, {})] \
+        == want

@@ -81,14 +81,14 @@ def wmi_events(
 
 def _processes(
     con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, cond: str, limit: int,
-    memo: Memo | None,
+    memo: Memo | None, columns: tuple[str, ...] = _PROC_COLUMNS,
 ) -> list[dict[str, Any]]:
-    line = _timeline(con, memo, "process_start", _PROC_COLUMNS, dest, cond)
+    line = _timeline(con, memo, "process_start", columns, dest, cond)
     if line is not None:
         return [dict(r) for r in line.window(lo, hi)[:limit]]
     return rows(
         con,
-        f"""SELECT {_cols(_PROC_COLUMNS)} FROM process_start t
+        f"""SELECT {_cols(columns)} FROM process_start t
             WHERE lower(t.dest) = lower($dest) AND t.time BETWEEN $lo AND $hi AND ({cond})
             ORDER BY t.time, t.uid LIMIT {int(limit)}""",
         {"dest": dest, "lo": lo, "hi": hi},
@@ -101,9 +101,10 @@ _WMIC = "lower(t.process_name) = 'wmic.exe' OR lower(t.original_file_name) = 'wm
 
 def wmiprvse_children(
     con: duckdb.DuckDBPyConnection, dest: str, lo: datetime, hi: datetime, limit: int,
-    memo: Memo | None = None,
+    memo: Memo | None = None, *, columns: tuple[str, ...] = _PROC_COLUMNS,
 ) -> list[dict[str, Any]]:
-    return _processes(con, dest, lo, hi, _WMIPRVSE_CHILD, limit, memo)
+    """The host's processes whose parent is WmiPrvSE.exe started in [lo, hi], by time."""
+    return _processes(con, dest, lo, hi, _WMIPRVSE_CHILD, limit, memo, columns)
 
 
 def wmic_runs(
@@ -155,7 +156,7 @@ def _timeline(
             [{c: jsonable(v) for c, v in zip(columns, r[1:], strict=True)} for r in found],
         )
 
-    return cached(memo, ("timeline", table, cond, dest), read)
+    return cached(memo, ("timeline", table, cond, columns, dest), read)
 
 
 def process_info(

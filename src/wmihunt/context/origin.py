@@ -31,16 +31,16 @@ candidates are ranked by workstation-name agreement and time distance, and repor
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
+from . import logons
 from ._memo import Memo, cached
-from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, jsonable, one, rows, short_host, sql_lower
+from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, jsonable, rows, short_host, sql_lower
+from .activity import wmiprvse_children
 from .tree import NODE_COLUMNS, ancestors, process_node
 
 WMI_HOST = "wmiprvse.exe"
@@ -53,15 +53,6 @@ DEFAULT_LINK_WINDOW = timedelta(minutes=10)
 #: How long after a wmic start its 4648 may come.
 CREDENTIALS_WINDOW = timedelta(minutes=30)
 
-_LOGON_COLUMNS = (
-    "uid", "time", "dest", "event_id", "logon_type", "target_user", "target_user_sid",
-    "target_logon_id", "subject_user", "src_ip", "src_port", "src_workstation",
-    "logon_process", "auth_package", "target_server", "target_info", "process_name",
-    "process_id", "ev_file", "ev_record_id",
-)
-_LOGON_SELECT = ", ".join(f'l."{c}"' for c in _LOGON_COLUMNS)
-_PROC_SELECT = ", ".join(f'p."{c}"' for c in NODE_COLUMNS)
-_ACCOUNT_SQL = "lower(regexp_replace(coalesce(l.target_user, ''), '^.*\\\\', ''))"
 
 
 # --- wmic /node: -------------------------------------------------------------------------
@@ -207,17 +198,15 @@ def network_logon(
     """The 4624 type-3 logon behind ``proc`` (a process node), with method and confidence.
 
     ``memo``: see ``context.for_finding`` (a host's type-3 logons are read once and
-    searched here, up to ``HOST_LOGONS_CAP`` of them; above, one query per search)."""
+    searched here: ``context.logons``)."""
     time = proc.get("time")
     if not time or not proc.get("dest"):
         return {"method": None, "confidence": None, "logon": None,
                 "reason": "the process has no time or host"}
     when = datetime.fromisoformat(time.rstrip("Z"))
     pos = proc.get("ev_line") if proc.get("ev_line") is not None else proc.get("ev_record_id")
-    held = None if memo is None else cached(
-        memo, ("logons", proc["dest"]), lambda: _HostLogons.read(con, proc["dest"]))
-    search = held.search if held is not None else _LogonQuery(con, proc["dest"]).search
-    earlier = _Earlier(when, proc.get("ev_file"), pos)
+    search = logons.network_search(con, proc["dest"], memo)
+    earlier = logons.Earlier(when, proc.get("ev_file"), pos)
     ids = _logon_ids(proc)
     if ids:
         found = search(earlier, logon_ids=ids)
@@ -242,151 +231,19 @@ def network_logon(
     }
 
 
-@dataclass(frozen=True, slots=True)
-class _Earlier:
-    """When a logon counts as earlier than the process: an earlier time, or the same time
-    (coarse clocks) unless the same file logged the logon after the process (a later
-    record)."""
-
-    time: datetime
-    file: str | None
-    pos: int | None
-
-
-#: A logon search (``_LogonQuery.search``, ``_HostLogons.search``): the newest type-3
-#: logon of the host (time, then record id, then uid, descending) that is ``earlier`` and
-#: has one of ``logon_ids``, or is not older than ``since`` and of ``account``, or of a
-#: ``person``; None when there is none.
-_PERSON_SQL = (f"NOT ({_ACCOUNT_SQL} LIKE '%$' OR {_ACCOUNT_SQL} = 'anonymous logon' "
-               f"OR coalesce(l.target_user_sid, '') IN {SERVICE_SIDS!r})")
-_TYPE3_SQL = "l.event_id = '4624' AND l.logon_type = 3 AND lower(l.dest) = lower($dest)"
-_NEWEST_FIRST = "ORDER BY l.time DESC, l.ev_record_id DESC, l.uid DESC"
-_LOGON_ID_SQL = "TRY_CAST(trim(l.target_logon_id) AS UBIGINT)"
-
-
-@dataclass(frozen=True, slots=True)
-class _LogonQuery:
-    """Each search as its own query."""
-
-    con: duckdb.DuckDBPyConnection
-    dest: str
-
-    def search(
-        self, earlier: _Earlier, *, logon_ids: list[int] | None = None,
-        since: datetime | None = None, account: str | None = None, person: bool = False,
-    ) -> dict[str, Any] | None:
-        cond = [_TYPE3_SQL, """(l.time < $time OR (l.time = $time AND NOT coalesce(
-                l.ev_file = $file AND coalesce(l.ev_line, l.ev_record_id) > $pos, false)))"""]
-        params: dict[str, Any] = {"dest": self.dest, "time": earlier.time,
-                                  "file": earlier.file, "pos": earlier.pos}
-        if logon_ids:
-            cond.append(f"{_LOGON_ID_SQL} IN ({', '.join(str(int(i)) for i in logon_ids)})")
-        if since is not None:
-            cond.append("l.time >= $since")
-            params["since"] = since
-        if account is not None:
-            cond.append(f"{_ACCOUNT_SQL} = $account")
-            params["account"] = account
-        if person:
-            cond.append(_PERSON_SQL)
-        return one(self.con, f"SELECT {_LOGON_SELECT} FROM logon AS l "
-                             f"WHERE {' AND '.join(cond)} {_NEWEST_FIRST} LIMIT 1", params)
-
-
-#: The most type-3 logons of one host a report keeps to search in (see ``network_logon``).
-HOST_LOGONS_CAP = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class _HostLogons:
-    """A host's type-3 logons, newest first, with what the searches compare computed by
-    DuckDB (logon id as a number, account name, "a person"), so they answer exactly as
-    the queries do; indexed by logon id and by account."""
-
-    rows: list[tuple[Any, ...]]  # (time, file, pos, logon id, account, person, JSON row)
-    ascending: list[datetime]  # the times, oldest first (for bisect)
-    by_id: dict[int, list[int]]
-    by_account: dict[str, list[int]]
-
-    @classmethod
-    def read(cls, con: duckdb.DuckDBPyConnection, dest: str) -> _HostLogons | None:
-        cur = con.execute(
-            f"""SELECT l.time, l.ev_file, coalesce(l.ev_line, l.ev_record_id),
-                       {_LOGON_ID_SQL}, {_ACCOUNT_SQL}, {_PERSON_SQL}, {_LOGON_SELECT}
-                FROM logon AS l WHERE {_TYPE3_SQL} AND l.time IS NOT NULL
-                {_NEWEST_FIRST} LIMIT {HOST_LOGONS_CAP + 1}""",
-            {"dest": dest},
-        )
-        found = cur.fetchall()
-        if len(found) > HOST_LOGONS_CAP:
-            return None
-        names = [d[0] for d in cur.description][6:]
-        rows, by_id, by_account = [], {}, {}  # type: ignore[var-annotated]
-        for i, r in enumerate(found):
-            rows.append((*r[:6], {n: jsonable(v) for n, v in zip(names, r[6:], strict=True)}))
-            if r[3] is not None:
-                by_id.setdefault(r[3], []).append(i)
-            if r[4] is not None:
-                by_account.setdefault(r[4], []).append(i)
-        return cls(rows, [r[0] for r in reversed(rows)], by_id, by_account)
-
-    def search(
-        self, earlier: _Earlier, *, logon_ids: list[int] | None = None,
-        since: datetime | None = None, account: str | None = None, person: bool = False,
-    ) -> dict[str, Any] | None:
-        if logon_ids:
-            picks = sorted({i for lid in logon_ids for i in self.by_id.get(lid, ())})
-        elif account is not None:
-            picks = self.by_account.get(account, [])
-        else:  # newest first from the last row at or before the time
-            start = len(self.rows) - bisect_right(self.ascending, earlier.time)
-            picks = range(start, len(self.rows))  # type: ignore[assignment]
-        for i in picks:
-            time, file, pos, _lid, name, is_person, row = self.rows[i]
-            if time > earlier.time:
-                continue
-            if since is not None and time < since:
-                break  # newest first: every later row is older still
-            if account is not None and name != account:
-                continue
-            if person and not is_person:
-                continue
-            if time == earlier.time and _after(file, pos, earlier):
-                continue
-            return dict(row)
-        return None
-
-
-def _after(file: str | None, pos: int | None, earlier: _Earlier) -> bool:
-    """SQL's ``coalesce(l.ev_file = $file AND l.pos > $pos, false)``: true only when both
-    comparisons are known and true."""
-    return (file is not None and earlier.file is not None and file == earlier.file
-            and pos is not None and earlier.pos is not None and pos > earlier.pos)
-
-
 # --- source side -------------------------------------------------------------------------
 
 
 def explicit_credentials(
-    con: duckdb.DuckDBPyConnection, proc: dict[str, Any], *, window: timedelta = CREDENTIALS_WINDOW
+    con: duckdb.DuckDBPyConnection, proc: dict[str, Any], *,
+    window: timedelta = CREDENTIALS_WINDOW, memo: Memo | None = None,
 ) -> list[dict[str, Any]]:
     """4648 events WMIC.exe logged on the wmic's host after it started (same pid first)."""
     if not proc.get("time") or not proc.get("dest"):
         return []
     when = datetime.fromisoformat(proc["time"].rstrip("Z"))
-    found = rows(
-        con,
-        f"""
-        SELECT {_LOGON_SELECT} FROM logon AS l
-        WHERE l.event_id = '4648' AND lower(l.dest) = lower($dest)
-          AND lower(regexp_replace(coalesce(l.process_name, ''), '^.*\\\\', '')) = 'wmic.exe'
-          AND l.time >= $time AND l.time <= $until
-        ORDER BY (l.process_id IS NOT DISTINCT FROM $pid) DESC, l.time
-        LIMIT 20
-        """,
-        {"dest": proc["dest"], "time": when, "until": when + window,
-         "pid": proc.get("process_id")},
-    )
+    found = logons.wmic_credentials(con, proc["dest"], when, when + window,
+                                    proc.get("process_id"), 20, memo)
     for row in found:
         row["account"] = row.get("target_user")
         row["same_process"] = row.get("process_id") == proc.get("process_id")
@@ -422,7 +279,7 @@ def targets_of_source(
     ``credentials``: the wmic's ``explicit_credentials`` when the caller has them."""
     nodes = parse_wmic_nodes(proc.get("process"))["targets"]
     if credentials is None:
-        credentials = explicit_credentials(con, proc)
+        credentials = explicit_credentials(con, proc, memo=memo)
     for cred in credentials:
         if cred.get("target_server"):
             nodes.append(cred["target_server"])
@@ -436,29 +293,15 @@ def targets_of_source(
                 continue
             seen.add(host.lower())
             when = datetime.fromisoformat(proc["time"].rstrip("Z"))
-            params = {"dest": host, "lo": when - window, "hi": when + window}
-            children = rows(
-                con,
-                f"""SELECT {_PROC_SELECT} FROM process_start AS p
-                    WHERE lower(p.dest) = lower($dest) AND p.time BETWEEN $lo AND $hi
-                      AND lower(p.parent_process_name) = 'wmiprvse.exe'
-                    ORDER BY p.time LIMIT 20""",
-                params,
-            )
-            logons = rows(
-                con,
-                f"""SELECT {_LOGON_SELECT} FROM logon AS l
-                    WHERE l.event_id = '4624' AND l.logon_type = 3
-                      AND lower(l.dest) = lower($dest) AND l.time BETWEEN $lo AND $hi
-                    ORDER BY l.time LIMIT 200""",
-                params,
-            )
-            logons = [lg for lg in logons if short_host(lg.get("src_workstation")) == src_short]
-            for item in (*children, *logons):
+            lo, hi = when - window, when + window
+            children = wmiprvse_children(con, host, lo, hi, 20, memo, columns=NODE_COLUMNS)
+            found = [lg for lg in logons.type3_between(con, host, lo, hi, 200, memo)
+                     if short_host(lg.get("src_workstation")) == src_short]
+            for item in (*children, *found):
                 item["delta_seconds"] = _delta(item.get("time"), proc["time"])
             out.append({
                 "target": target, "dest": host, "local": host.lower() == proc["dest"].lower(),
-                "wmiprvse_children": children, "logons_from_source": logons[:20],
+                "wmiprvse_children": children, "logons_from_source": found[:20],
             })
     return out
 
@@ -626,7 +469,7 @@ def remote_origin(
     is_wmic = WMIC in (_basename(proc.get("process_name")), _basename(proc.get("process_path")))
     if is_wmic:
         nodes = parse_wmic_nodes(proc.get("process"))
-        creds = explicit_credentials(con, proc)
+        creds = explicit_credentials(con, proc, memo=memo)
         if nodes["targets"] or nodes["files"] or creds:
             out["source"] = {
                 "dest": proc.get("dest"),
