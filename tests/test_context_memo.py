@@ -183,3 +183,25 @@ def test_a_damaged_case_still_reports_every_finding(missing: str) -> None:
         assert any(f.get("context") for f in reported)
     finally:
         c.close()
+
+
+def test_recent_values_are_bounded_and_the_used_ones_stay() -> None:
+    from wmihunt.context._memo import memoized
+
+    memo: dict[Any, Any] = {}
+    calls: list[int] = []
+
+    def value(i: int) -> Any:
+        return lambda: calls.append(i) or {"i": [i]}
+
+    for i in range(5):
+        assert memoized(memo, ("window", i), value(i), recent=3) == {"i": [i]}
+    assert memoized(memo, ("window", 2), value(2), recent=3) == {"i": [2]}  # kept: no call
+    memoized(memo, ("window", 5), value(5), recent=3)  # evicts the least recently used: 3
+    memoized(memo, ("window", 2), value(2), recent=3)
+    memoized(memo, ("window", 3), value(3), recent=3)
+    assert calls == [0, 1, 2, 3, 4, 5, 3]
+    assert len(memo[("recent", "window")]) == 3
+    got = memoized(memo, ("window", 3), value(3), recent=3)
+    got["i"].append(99)  # a copy: the memo's value is untouched
+    assert memoized(memo, ("window", 3), value(3), recent=3) == {"i": [3]}

@@ -18,7 +18,7 @@ import duckdb
 
 from ..models import MODELS
 from . import findings
-from ._memo import Memo, cached, copied, memoized
+from ._memo import RECENT_EVENTS, Memo, cached, copied, memoized
 from ._sql import jsonable, one, q, rows
 from .activity import (
     DEFAULT_WINDOW,
@@ -266,7 +266,7 @@ def for_finding(
     claimed = finding.get("table")
     event = memoized(
         memo, ("event", claimed, uid), lambda: _event_context(con, claimed, uid, memo),
-        recent=True)
+        recent=RECENT_EVENTS)
     table = event.pop("table")
     ctx: dict[str, Any] = dict.fromkeys(CONTEXT_KEYS)
     ctx.update(event)

@@ -16,18 +16,20 @@ T = TypeVar("T")
 Memo = dict[Any, Any]
 
 
-#: How many values of one ``recent`` kind a memo keeps. Those are per event or per time
-#: window: many distinct ones, each asked for by findings next to each other (a report's
-#: findings come in time order), so a report of any size holds a bounded number.
-RECENT = 64
+#: How many values per event and per time window a memo keeps (``memoized(recent=)``):
+#: many distinct ones, each asked for by findings near each other (a report's findings
+#: come in time order), so a report of any size holds a bounded number. A window holds
+#: up to 300 rows and is shared by the findings of one host and time: few are needed.
+RECENT_EVENTS = 64
+RECENT_WINDOWS = 16
 
 
 def memoized(
-    memo: Memo | None, key: Any, compute: Callable[[], T], *, recent: bool = False
+    memo: Memo | None, key: Any, compute: Callable[[], T], *, recent: int = 0
 ) -> T:
     """``compute()``, or a copy of its value from ``memo``: each caller may edit its own.
 
-    ``recent``: keep the value among the last ``RECENT`` of its kind (``key[0]``) only."""
+    ``recent``: keep the value among the last ``recent`` of its kind (``key[0]``) only."""
     if memo is None:
         return compute()
     store = memo.setdefault(("recent", key[0]), OrderedDict()) if recent else memo
@@ -36,7 +38,7 @@ def memoized(
             store.move_to_end(key)
         return copied(store[key])
     value = store[key] = compute()
-    if recent and len(store) > RECENT:
+    if recent and len(store) > recent:
         store.popitem(last=False)
     return copied(value)
 

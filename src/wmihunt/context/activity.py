@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from . import findings as fnd
-from ._memo import Memo, cached, memoized
+from ._memo import RECENT_WINDOWS, Memo, cached, memoized
 from ._sql import has_table, iso, jsonable, q, rows
 
 DEFAULT_WINDOW = timedelta(hours=1)
@@ -280,7 +280,7 @@ def host_activity(
             "wmi": wmi_events(con, dest, lo, hi, limit, memo),
             "wmiprvse_children": wmiprvse_children(con, dest, lo, hi, limit, memo),
             "wmic_runs": wmic_runs(con, dest, lo, hi, limit, memo),
-        }, recent=True))
+        }, recent=RECENT_WINDOWS))
     if process_name:
         out["process_info"] = memoized(
             memo, ("process_info", dest, process_name),
