@@ -239,8 +239,15 @@ def run_case(case: Case) -> dict:
         stats = json.loads(Path(case.stats).read_text())
         rec["totals"] = stats.get("totals")
         rec["seconds"] = stats.get("seconds")
-    # exit codes: 0 clean, 1 findings; anything else is a failed run
+    # exit codes: 0 clean, 1 findings; anything else is a failed run. A scan that wrote no
+    # statistics failed too, whatever its code: Python's "No module named wmihunt" (a
+    # variant run by the wrong interpreter) also exits 1.
     rec["ok"] = m.returncode in (0, 1) or (case.kind.startswith("match") and m.returncode == 2)
+    if case.stats and "totals" not in rec:
+        rec["ok"] = False
+    if not rec["ok"]:
+        print(f"  FAILED run of {case.name} (exit {m.returncode}): {m.stderr.strip()[-300:]}",
+              file=sys.stderr)
     return rec
 
 
