@@ -4,8 +4,10 @@
 ``{"tree", "origin", "subscription", "script", "activity", "risk"}`` as JSON-ready data
 (a key is None when it does not apply to the finding's kind of event). ``for_host`` and
 ``for_user`` answer ``wmihunt investigate --host/--user``. One module per join:
-``parents`` (old 4688 parent inference, run after ingest), ``tree``, ``origin``,
-``subscriptions``, ``scripts``, ``activity``; risk lives in ``wmihunt.risk``.
+``parents`` (old 4688 parent inference, run after ingest), ``tree``, ``origin`` (its logon
+searches in ``logons``), ``subscriptions``, ``scripts``, ``activity``; risk lives in
+``wmihunt.risk``. A report of many findings shares one memo (``_memo``) across its calls
+and ``prepare``s each page of findings (see ``for_finding``).
 """
 
 from __future__ import annotations
