@@ -143,3 +143,50 @@ def test_trees_of_many_processes_at_once_equal_each_alone():
         assert together == alone, (depth, limit)
     assert together["nope"] is None
     assert process_trees(con, []) == {}
+
+
+def test_tied_parents_resolve_the_same_whatever_the_load_order():
+    """Copies of one log (the same starts in two files) and two starts of one pid at one
+    time: a child links to the candidate in its own file, then to the smallest uid, and a
+    level's children come in uid order, whichever rows were loaded first (rowids follow
+    the load order)."""
+    rows = [
+        sysmon("A||1", 0, "wmiprvse.exe", "G-W", "G-S", "svchost.exe"),
+        sysmon("B||1", 0, "wmiprvse.exe", "G-W", "G-S", "svchost.exe"),
+        sysmon("B||2", 1, "cmd.exe", "G-C", "G-W", "wmiprvse.exe"),
+        sysmon("C||2", 1, "cmd.exe", "G-C2", "G-W", "wmiprvse.exe"),
+        sec4688("A||10", 0, "svchost.exe", 0x248, 0x1F0),
+        sec4688("B||10", 0, "svchost.exe", 0x248, 0x1F0),
+        sec4688("B||11", 5, "WmiPrvSE.exe", 0x100, 0x248),
+        sec4688("C||11", 5, "WmiPrvSE.exe", 0x101, 0x248),
+    ]
+    for row in rows:
+        row["ev_file"] = row["uid"].split("||")[0]
+    trees = []
+    for order in (rows, rows[::-1]):
+        con = store.connect()
+        load(con, "process_start", order)
+        trees.append({u: process_tree(con, u) for u in ("B||2", "C||2", "B||11", "C||11",
+                                                         "A||1", "B||1", "A||10")})
+    assert trees[0] == trees[1]
+    first = trees[0]
+    assert first["B||2"]["ancestors"][-1]["uid"] == "B||1"  # its own file's copy
+    assert first["C||2"]["ancestors"][-1]["uid"] == "A||1"  # no copy in C: smallest uid
+    assert first["B||11"]["ancestors"][-1]["uid"] == "B||10"  # pid tie, own file
+    assert first["C||11"]["ancestors"][-1]["uid"] == "A||10"  # pid tie, smallest uid
+    assert [d["uid"] for d in first["A||1"]["descendants"]] == ["C||2"]
+    assert [d["uid"] for d in first["B||1"]["descendants"]] == ["B||2"]
+
+
+def test_a_cut_level_keeps_the_same_children_whatever_the_load_order():
+    rows = [sysmon("P||1", 0, "wmiprvse.exe", "G-P", "G-S", "svchost.exe")]
+    rows += [sysmon(f"X||{i}", i, "cmd.exe", f"G-{i}", "G-P", "wmiprvse.exe") for i in (3, 4, 2)]
+    kept = []
+    for order in (rows, [rows[0], *rows[:0:-1]]):
+        con = store.connect()
+        load(con, "process_start", order)
+        tree = process_tree(con, "P||1", max_descendants=1)
+        assert tree["descendants_truncated"] is True
+        kept.append([d["uid"] for d in tree["descendants"]])
+        assert process_trees(con, ["P||1"], max_descendants=1)["P||1"] == tree
+    assert kept == [["X||2"], ["X||2"]]

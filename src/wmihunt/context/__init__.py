@@ -122,7 +122,7 @@ def _temporary_subscription(con: duckdb.DuckDBPyConnection, uid: str) -> dict[st
             con,
             f"""SELECT {", ".join(f'"{c}"' for c in NODE_COLUMNS)} FROM process_start
                 WHERE lower(dest) = lower(?) AND process_id = ? AND time <= ?
-                ORDER BY time DESC LIMIT 1""",
+                ORDER BY time DESC, uid LIMIT 1""",
             [row["dest"], row["client_process_id"],
              datetime.fromisoformat(row["time"].rstrip("Z"))],
         )

@@ -178,7 +178,7 @@ def process_info(
                    list_slice(list_sort(list(DISTINCT process)), 1, {_CMD_SAMPLES}) AS command_lines
             FROM process_start
             WHERE lower(dest) = lower($dest) AND lower({col}) = lower($value)
-            GROUP BY "user", {other} ORDER BY count DESC, first_seen""",
+            GROUP BY "user", {other} ORDER BY count DESC, first_seen, "user", {other}""",
         {"dest": dest, "value": value},
     )
     firsts = [g["first_seen"] for g in groups if g["first_seen"]]
@@ -319,7 +319,8 @@ def user_activity(
         f"""SELECT dest, src_ip, src_workstation, logon_type, count(*) AS count,
                    min(time) AS first_seen, max(time) AS last_seen
             FROM logon WHERE event_id = '4624' AND {acc.format(col='target_user')}
-            GROUP BY ALL ORDER BY count DESC LIMIT {int(limit)}""",
+            GROUP BY ALL
+            ORDER BY count DESC, dest, src_ip, src_workstation, logon_type LIMIT {int(limit)}""",
         {"account": account},
     )
     hosts = rows(
@@ -329,7 +330,7 @@ def user_activity(
                        AS wmi_children
             FROM process_start
             WHERE {acc.format(col='"user"')} OR {acc.format(col='target_user')}
-            GROUP BY dest ORDER BY processes DESC LIMIT {int(limit)}""",
+            GROUP BY dest ORDER BY processes DESC, dest LIMIT {int(limit)}""",
         {"account": account},
     )
     explicit = rows(
@@ -338,7 +339,8 @@ def user_activity(
                    count(*) AS count, min(time) AS first_seen, max(time) AS last_seen
             FROM logon WHERE event_id = '4648'
               AND ({acc.format(col='target_user')} OR {acc.format(col='subject_user')})
-            GROUP BY ALL ORDER BY count DESC LIMIT {int(limit)}""",
+            GROUP BY ALL ORDER BY count DESC, dest, subject_user, target_server, target_info,
+                                  process_name LIMIT {int(limit)}""",
         {"account": account},
     )
     out: dict[str, Any] = {"user": user, "logons": logons, "hosts": hosts,

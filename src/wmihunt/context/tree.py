@@ -8,6 +8,11 @@ Links, computed once per connection into a temporary table (one set-based query)
   same host whose pid equals the child's parent pid (ASOF join). Pids are reused, so
   "most recent earlier" is the best guess the log allows; see docs/context.md.
 
+Ties (copies of one start in two files, or two starts of one pid at one time) go to the
+candidate in the child's own file, then to the smallest uid, and a level's children are
+taken in uid order: a tree is the same from run to run, whatever order the files were
+read in (rowids follow that order), and copies of a log keep their own trees.
+
 The link table is keyed by ``process_start``'s rowid, with ART indexes on the child, the
 parent and the uid, so walking a tree is a few indexed set queries (one per level), not a
 scan of the whole table per call: about 1 ms per level on a million process starts.
@@ -35,12 +40,13 @@ _LINK_SQL = f"""
 CREATE OR REPLACE TEMP TABLE {LINK_TABLE} AS
 WITH base AS (
     SELECT rowid AS rid, uid, lower(dest) AS host, time, process_id, parent_process_id,
-           process_guid, parent_process_guid
+           process_guid, parent_process_guid, ev_file
     FROM process_start
     WHERE uid IS NOT NULL
 ),
 guid_link AS (
-    SELECT c.rid, min_by(p.rid, p.time) AS parent_rid
+    SELECT c.rid, first(p.rid ORDER BY p.time, p.ev_file IS DISTINCT FROM c.ev_file, p.uid)
+                      FILTER (WHERE p.time IS NOT NULL) AS parent_rid
     FROM base AS c
     JOIN base AS p
       ON c.host = p.host AND lower(c.parent_process_guid) = lower(p.process_guid)
@@ -48,14 +54,21 @@ guid_link AS (
     WHERE c.parent_process_guid IS NOT NULL
     GROUP BY c.rid
 ),
-pid_link AS (
-    SELECT c.rid, p.rid AS parent_rid
+pid_time AS (
+    SELECT c.rid, c.host, c.parent_process_id AS pid, p.time AS ptime, c.ev_file
     FROM (SELECT * FROM base
           WHERE process_guid IS NULL AND parent_process_id IS NOT NULL
             AND time IS NOT NULL) AS c
     ASOF JOIN (SELECT * FROM base WHERE process_id IS NOT NULL AND time IS NOT NULL) AS p
       ON c.host = p.host AND c.parent_process_id = p.process_id AND c.time >= p.time
-    WHERE p.rid <> c.rid
+),
+pid_link AS (
+    SELECT t.rid, first(p.rid ORDER BY p.ev_file IS DISTINCT FROM t.ev_file, p.uid)
+               AS parent_rid
+    FROM pid_time AS t
+    JOIN base AS p
+      ON p.host = t.host AND p.process_id = t.pid AND p.time = t.ptime AND p.rid <> t.rid
+    GROUP BY t.rid
 )
 SELECT b.rid, b.uid, coalesce(g.parent_rid, pl.parent_rid) AS parent_rid,
        CASE WHEN g.parent_rid IS NOT NULL THEN 'guid'
@@ -209,8 +222,8 @@ def _descendants(
         if not level or len(found) > limit:
             break
         got = con.execute(
-            f"SELECT rid, parent_rid, link FROM {LINK_TABLE} "
-            "WHERE parent_rid IN (SELECT unnest(?::BIGINT[])) ORDER BY rid",
+            f"SELECT rid, parent_rid, link, uid FROM {LINK_TABLE} "
+            "WHERE parent_rid IN (SELECT unnest(?::BIGINT[])) ORDER BY uid, rid",
             [level],
         ).fetchall()
         level = _take_children(got, seen, found, depth, limit)
@@ -218,16 +231,17 @@ def _descendants(
 
 
 def _take_children(
-    got: list[tuple[int, int, str]],
+    got: list[tuple[int, int, str, str]],
     seen: set[int],
     found: list[tuple[int, int, int, str]],
     depth: int,
     limit: int,
 ) -> list[int]:
-    """Add one level's (child, parent, link) rows, in rid order, to ``found`` (up to one
-    past ``limit``); the next level's rids."""
+    """Add one level's (child, parent, link, uid) rows, in uid order (the same from run to
+    run, whatever order the files were read in), to ``found`` (up to one past ``limit``);
+    the next level's rids."""
     level = []
-    for child, parent, link in got:
+    for child, parent, link, _uid in got:
         if child not in seen:
             seen.add(child)
             level.append(child)
@@ -391,17 +405,17 @@ def _levels(
         level = {r: lv for r, lv in level.items() if lv and len(found[r]) <= limit}
         if not level:
             break
-        by_parent: dict[int, list[tuple[int, int, str]]] = {}
-        for child, parent, link in con.execute(
-            f"SELECT rid, parent_rid, link FROM {LINK_TABLE} "
+        by_parent: dict[int, list[tuple[int, int, str, str]]] = {}
+        for child, parent, link, uid in con.execute(
+            f"SELECT rid, parent_rid, link, uid FROM {LINK_TABLE} "
             "WHERE parent_rid IN (SELECT unnest(?::BIGINT[]))",
             [sorted({p for lv in level.values() for p in lv})],
         ).fetchall():
-            by_parent.setdefault(parent, []).append((child, parent, link))
+            by_parent.setdefault(parent, []).append((child, parent, link, uid))
         level = {
             root: _take_children(
                 sorted((row for p in set(parents) for row in by_parent.get(p, ())),
-                       key=lambda row: row[0]),
+                       key=lambda row: (row[3], row[0])),
                 seen[root], found[root], depth, limit)
             for root, parents in level.items()
         }
