@@ -157,3 +157,39 @@ def test_a_quiet_scan_streams_the_same_findings_a_listed_scan_writes(
     for args in (["-q"], ["-q", "--format", "json"], ["--format", "jsonl"]):
         assert main(["scan", str(benign), *args]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "[]"
+
+
+def _activity_lists(finding: dict) -> list[list]:
+    act = (finding.get("context") or {}).get("activity") or {}
+    return [act.get("wmiprvse_children") or [], act.get("wmic_runs") or [],
+            act.get("earlier_findings") or [], (act.get("wmi") or {}).get("events") or []]
+
+
+def test_context_rows_bounds_each_activity_list_in_scan_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--context-rows N`` cuts each list of a finding's host activity to N rows (the
+    counts per EventID stay whole), in a quiet (streamed) scan, a listed one and
+    ``wmihunt report``; the default is 100; 0 is refused."""
+    default, explicit, short = (tmp_path / f"{n}.jsonl" for n in ("d", "e", "s"))
+    case = tmp_path / "case.duckdb"
+    assert main(["scan", str(SAMPLES), "-q", "-o", str(default), "--db", str(case)]) == 1
+    assert main(["scan", str(SAMPLES), "-q", "-o", str(explicit), "--context-rows", "100"]) == 1
+    assert main(["scan", str(SAMPLES), "-o", str(short), "--context-rows", "1"]) == 1
+    capsys.readouterr()
+    full = [json.loads(line) for line in default.read_text().splitlines()]
+    cut = [json.loads(line) for line in short.read_text().splitlines()]
+    assert explicit.read_bytes() == default.read_bytes()
+    assert max(len(x) for f in full for x in _activity_lists(f)) > 1
+    assert max(len(x) for f in cut for x in _activity_lists(f)) == 1
+    for a, b in zip(full, cut, strict=True):
+        assert a["finding_id"] == b["finding_id"]
+        wmi = [((f["context"].get("activity") or {}).get("wmi") or {}).get("counts")
+               for f in (a, b)]
+        assert wmi[0] == wmi[1]
+    report = tmp_path / "report.jsonl"
+    assert main(["report", "--db", str(case), "-o", str(report), "--context-rows", "1"]) == 0
+    reported = [json.loads(line) for line in report.read_text().splitlines()]
+    assert max(len(x) for f in reported for x in _activity_lists(f)) == 1
+    with pytest.raises(SystemExit):
+        main(["scan", str(SAMPLES), "--context-rows", "0"])

@@ -42,7 +42,11 @@ CONTEXT_PAGE = 64
 
 
 def iter_findings_json(
-    con: duckdb.DuckDBPyConnection, notes: list[str], *, with_context: bool = True
+    con: duckdb.DuckDBPyConnection,
+    notes: list[str],
+    *,
+    with_context: bool = True,
+    context_rows: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Findings in JSONL shape, in output order, each with its ``context`` when asked for,
     one at a time: a writer that takes them as they come holds a page of rows and one
@@ -69,7 +73,8 @@ def iter_findings_json(
                     if with_context:
                         try:
                             ctx = context.for_finding(
-                                con, finding["finding_id"], memo=memo, row=row
+                                con, finding["finding_id"], memo=memo, row=row,
+                                limit=context_rows or context.DEFAULT_LIMIT,
                             )
                         except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
                             failed += 1  # one finding's context must not sink the report
@@ -117,6 +122,7 @@ def load_case(
     with_summary: bool = True,
     with_overview: bool = True,
     with_findings: bool = True,
+    context_rows: int | None = None,
 ) -> CaseData:
     """Everything a report shows, from an open case database. ``scan`` leaves out what
     its outputs do not show: the accounting (it has its own) and, unless a summary CSV or
@@ -128,7 +134,8 @@ def load_case(
     out."""
     case = CaseData()
     if with_findings:
-        case.findings = list(iter_findings_json(con, case.notes, with_context=with_context))
+        case.findings = list(iter_findings_json(
+            con, case.notes, with_context=with_context, context_rows=context_rows))
     if case.findings:
         if with_summary:
             case.summary = load_summary(con, case.findings)

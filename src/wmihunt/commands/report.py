@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 
+from . import add_context_rows
+
 #: --format choices -> what is written.
 FORMATS = ("html", "jsonl", "csv", "timesketch", "summary-csv")
 _BY_SUFFIX = {".html": "html", ".htm": "html", ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -41,6 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="default: from the output file's extension (.html, .jsonl, .csv), else html",
     )
     parser.add_argument("--title", default=None, help="HTML report title")
+    add_context_rows(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wmihunt report: cannot open {db}: {exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        case = load_case(con)
+        case = load_case(con, context_rows=args.context_rows)
     finally:
         con.close()
     for note in case.notes:

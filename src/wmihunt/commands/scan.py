@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cli import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
+from . import add_context_rows
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -98,6 +99,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "script, activity) out of the JSON/CSV/HTML outputs (faster on huge "
         "finding sets); the terminal view never computes it",
     )
+    add_context_rows(p)
     p.add_argument(
         "-q",
         "--quiet",
@@ -244,6 +246,7 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, started: float) 
         con,
         with_findings=not stream,
         with_context=with_context,
+        context_rows=args.context_rows,
         with_accounting=False,
         with_summary=bool(args.summary or args.html),
         with_overview=bool(args.html) or not quiet,  # the risk ranking and header
@@ -258,7 +261,9 @@ def _scan(args: argparse.Namespace, con: Any, reading: Reading, started: float) 
 
         Path(args.stats).write_bytes(orjson.dumps(accounting, option=orjson.OPT_INDENT_2))
     if stream:
-        findings = iter_findings_json(con, case.notes, with_context=with_context)
+        findings = iter_findings_json(
+            con, case.notes, with_context=with_context, context_rows=args.context_rows
+        )
         found = _write_findings(args, findings, count=lambda: count_findings(con))
     else:
         found = _write_findings(args, case.findings, count=lambda: len(case.findings))

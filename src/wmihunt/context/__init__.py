@@ -23,6 +23,7 @@ from . import findings
 from ._memo import RECENT_EVENTS, Memo, cached, copied, memoized
 from ._sql import jsonable, one, q, rows
 from .activity import (
+    DEFAULT_LIMIT,
     DEFAULT_WINDOW,
     earlier_findings,
     host_activity,
@@ -40,6 +41,7 @@ from .tree import NODE_COLUMNS, process_tree, process_trees
 
 __all__ = [
     "CONTEXT_KEYS",
+    "DEFAULT_LIMIT",
     "detect_spanning",
     "earlier_findings",
     "for_finding",
@@ -246,8 +248,12 @@ def for_finding(
     risk_objects: Any = None,
     memo: dict[Any, Any] | None = None,
     row: dict[str, Any] | None = None,
+    limit: int = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """The context of one finding. Raises ``LookupError`` when there is no such finding.
+
+    ``limit``: rows of each list of the host's activity (``EARLIER_LIMIT`` at most for
+    earlier findings); lower it for outputs whose readers cut long lines.
 
     ``memo``: a dict shared by the calls for the findings of one report, over a case that
     does not change meanwhile: what depends only on the finding's event (tree, origin,
@@ -280,7 +286,7 @@ def for_finding(
             con, dest, finding.get(cols.time), window=window,
             process_name=(proc or {}).get("process_name"),
             parent_process_name=(proc or {}).get("parent_process_name"),
-            finding_id=finding.get(cols.finding_id), memo=memo,
+            finding_id=finding.get(cols.finding_id), memo=memo, limit=limit,
         ))
     kwargs: dict[str, Any] = {"risk_objects": risk_objects}
     if threshold is not None:

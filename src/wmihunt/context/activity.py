@@ -25,7 +25,10 @@ from ._memo import RECENT_WINDOWS, Memo, cached, memoized
 from ._sql import has_table, iso, jsonable, q, rows
 
 DEFAULT_WINDOW = timedelta(hours=1)
+#: Rows of each list of a finding's activity (WMI events, WmiPrvSE children, wmic runs).
 DEFAULT_LIMIT = 100
+#: Earlier findings listed at most (fewer when the lists' limit is lower).
+EARLIER_LIMIT = 50
 _CMD_SAMPLES = 10
 
 _WMI_COLUMNS = (
@@ -290,8 +293,8 @@ def host_activity(
             memo, ("parent_process_info", dest, parent_process_name),
             lambda: process_info(con, dest, parent_process_name=parent_process_name))
     if cached(memo, ("has_findings",), lambda: has_table(con, fnd.FINDINGS_TABLE)):
-        out["earlier_findings"] = earlier_findings(con, dest, when, exclude=finding_id,
-                                                   memo=memo)
+        out["earlier_findings"] = earlier_findings(
+            con, dest, when, exclude=finding_id, limit=min(limit, EARLIER_LIMIT), memo=memo)
     return out
 
 
