@@ -155,25 +155,6 @@ def process_node(con: duckdb.DuckDBPyConnection, uid: str) -> dict[str, Any] | N
     return _node(node) if node else None
 
 
-def _ancestor_rids(
-    con: duckdb.DuckDBPyConnection, rid: int, max_depth: int
-) -> list[tuple[int, str]]:
-    """(rowid, link) of parent, grandparent, ... — one indexed lookup per level."""
-    out: list[tuple[int, str]] = []
-    seen = {rid}
-    current = rid
-    for _ in range(max_depth):
-        got = con.execute(
-            f"SELECT parent_rid, link FROM {LINK_TABLE} WHERE rid = ? LIMIT 1", [current]
-        ).fetchone()
-        if not got or got[0] is None or got[0] in seen:  # no parent, or a pid-time cycle
-            break
-        current = got[0]
-        seen.add(current)
-        out.append((current, got[1]))
-    return out
-
-
 def ancestors(
     con: duckdb.DuckDBPyConnection, uid: str, *, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> list[dict[str, Any]]:
@@ -183,7 +164,7 @@ def ancestors(
 
 
 def _ancestors(con: duckdb.DuckDBPyConnection, rid: int, max_depth: int) -> list[dict[str, Any]]:
-    chain = _ancestor_rids(con, rid, max_depth)
+    chain = _chains(con, [rid], max_depth)[rid]
     return _ancestor_nodes(chain, _fetch(con, [r for r, _ in chain]))
 
 
@@ -215,18 +196,7 @@ def descendants(
 def _descendants(
     con: duckdb.DuckDBPyConnection, rid: int, max_depth: int, limit: int
 ) -> list[dict[str, Any]]:
-    found: list[tuple[int, int, int, str]] = []  # (rid, parent rid, depth, link)
-    seen = {rid}
-    level = [rid]
-    for depth in range(1, max_depth + 1):
-        if not level or len(found) > limit:
-            break
-        got = con.execute(
-            f"SELECT rid, parent_rid, link, uid FROM {LINK_TABLE} "
-            "WHERE parent_rid IN (SELECT unnest(?::BIGINT[])) ORDER BY uid, rid",
-            [level],
-        ).fetchall()
-        level = _take_children(got, seen, found, depth, limit)
+    found = _levels(con, [rid], max_depth, limit)[rid]
     return _descendant_nodes(found, _fetch(con, _rids_of(found)), limit)
 
 
@@ -237,9 +207,9 @@ def _take_children(
     depth: int,
     limit: int,
 ) -> list[int]:
-    """Add one level's (child, parent, link, uid) rows, in uid order (the same from run to
-    run, whatever order the files were read in), to ``found`` (up to one past ``limit``);
-    the next level's rids."""
+    """Add one level's (child, parent, link, uid) rows, sorted by uid (the same from run
+    to run, whatever order the files were read in), to ``found`` (up to one past
+    ``limit``); the next level's rids."""
     level = []
     for child, parent, link, _uid in got:
         if child not in seen:
@@ -370,16 +340,19 @@ def process_trees(
 def _chains(
     con: duckdb.DuckDBPyConnection, roots: list[int], max_depth: int
 ) -> dict[int, list[tuple[int, str]]]:
-    """``_ancestor_rids`` of each root, one query per level for all of them."""
+    """The (rowid, link) of the parent, grandparent, ... of each root, one query per level
+    for all of them (an indexed point lookup for a single root)."""
     chains: dict[int, list[tuple[int, str]]] = {r: [] for r in roots}
     seen = {r: {r} for r in roots}
     current = {r: r for r in roots}  # root -> the rid whose parent comes next
     for _ in range(max_depth):
         if not current:
             break
+        asked = sorted(set(current.values()))
+        where, params = ("rid = ?", asked) if len(asked) == 1 else (
+            "rid IN (SELECT unnest(?::BIGINT[]))", [asked])
         links = {rid: (parent, link) for rid, parent, link in con.execute(
-            f"SELECT rid, parent_rid, link FROM {LINK_TABLE} "
-            "WHERE rid IN (SELECT unnest(?::BIGINT[]))", [sorted(set(current.values()))]
+            f"SELECT rid, parent_rid, link FROM {LINK_TABLE} WHERE {where}", params
         ).fetchall()}
         following = {}
         for root, rid in current.items():
@@ -396,8 +369,9 @@ def _chains(
 def _levels(
     con: duckdb.DuckDBPyConnection, roots: list[int], max_depth: int, limit: int
 ) -> dict[int, list[tuple[int, int, int, str]]]:
-    """``_descendants``' (rid, parent rid, depth, link) of each root, one query per level
-    for all of them; each root takes its level's children in rid order, as alone."""
+    """The (rid, parent rid, depth, link) of each root's descendants, breadth first, at
+    most ``limit + 1`` per root: one query per level for all of them; each root takes its
+    level's children in uid order."""
     found: dict[int, list[tuple[int, int, int, str]]] = {r: [] for r in roots}
     seen = {r: {r} for r in roots}
     level = {r: [r] for r in roots}
