@@ -73,6 +73,23 @@ def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(table_columns(con, table))
 
 
+def capped(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Params, cap: int, lead: int = 0
+) -> list[tuple[Any, ...]] | None:
+    """The rows of ``sql`` (no LIMIT: this adds one), each as its first ``lead`` values as
+    DuckDB gives them, then a JSON-ready dict of the other columns by name; None above
+    ``cap`` rows. A report keeps such rows to search in memory; above the cap the caller
+    queries per use instead, so memory stays bounded."""
+    bound = dict(params) if isinstance(params, Mapping) else list(params or [])
+    cur = con.execute(f"{sql} LIMIT {int(cap) + 1}", bound)
+    found = cur.fetchall()
+    if len(found) > cap:
+        return None
+    names = [d[0] for d in cur.description][lead:]
+    return [(*r[:lead], {n: jsonable(v) for n, v in zip(names, r[lead:], strict=True)})
+            for r in found]
+
+
 def sql_lower(con: duckdb.DuckDBPyConnection, text: str) -> str:
     """DuckDB's ``lower(text)``, to compare in Python with values DuckDB lowered: Python's
     for ASCII, where the two agree (they differ on, e.g., 'İ' and final sigma)."""

@@ -22,7 +22,7 @@ import duckdb
 
 from . import findings as fnd
 from ._memo import RECENT_WINDOWS, Memo, cached, memoized
-from ._sql import has_table, iso, jsonable, q, rows
+from ._sql import capped, has_table, iso, q, rows
 
 DEFAULT_WINDOW = timedelta(hours=1)
 #: Rows of each list of a finding's activity (WMI events, WmiPrvSE children, wmic runs).
@@ -145,19 +145,15 @@ def _timeline(
         return None
 
     def read() -> _Timeline | None:
-        cur = con.execute(
+        found = capped(
+            con,
             f"""SELECT t.time, {_cols(columns)} FROM {table} t
                 WHERE lower(t.dest) = lower($dest) AND t.time IS NOT NULL AND ({cond})
-                ORDER BY t.time, t.uid LIMIT {HOST_ROWS_CAP + 1}""",
-            {"dest": dest},
+                ORDER BY t.time, t.uid""",
+            {"dest": dest}, HOST_ROWS_CAP, lead=1,
         )
-        found = cur.fetchall()
-        if len(found) > HOST_ROWS_CAP:
-            return None
-        return _Timeline(
-            [r[0] for r in found],
-            [{c: jsonable(v) for c, v in zip(columns, r[1:], strict=True)} for r in found],
-        )
+        return None if found is None else _Timeline([r[0] for r in found],
+                                                     [r[1] for r in found])
 
     return cached(memo, ("timeline", table, cond, columns, dest), read)
 
@@ -211,11 +207,12 @@ def earlier_findings(
     )
     host = f"lower({q(cols.dest)}) = lower($dest)"
     order = f"ORDER BY {q(cols.time)} DESC, {q(cols.finding_id)}"
+    # (time, id as text, JSON-ready row) of the host's findings, newest first
     found = None if memo is None or before is None else cached(
-        memo, ("findings_of_host", dest), lambda: _host_findings(
-            con, f"SELECT {sel}, {q(cols.time)}, CAST({q(cols.finding_id)} AS VARCHAR) "
-                 f"FROM {fnd.FINDINGS_TABLE} WHERE {host} {order} "
-                 f"LIMIT {HOST_ROWS_CAP + 1}", dest))
+        memo, ("findings_of_host", dest), lambda: capped(
+            con, f"SELECT {q(cols.time)}, CAST({q(cols.finding_id)} AS VARCHAR), {sel} "
+                 f"FROM {fnd.FINDINGS_TABLE} WHERE {host} {order}",
+            {"dest": dest}, HOST_ROWS_CAP, lead=2))
     if found is not None:
         assert before is not None
         skip = None if exclude is None else str(exclude)
@@ -240,22 +237,6 @@ def earlier_findings(
         f"{order} LIMIT {int(limit)}",
         params,
     )
-
-
-def _host_findings(
-    con: duckdb.DuckDBPyConnection, sql: str, dest: str
-) -> list[tuple[Any, str | None, dict[str, Any]]] | None:
-    """(time, id as text, JSON-ready row) of a host's findings, newest first; None above
-    ``HOST_ROWS_CAP`` of them."""
-    cur = con.execute(sql, {"dest": dest})
-    names = [d[0] for d in cur.description][:-2]
-    found = cur.fetchall()
-    if len(found) > HOST_ROWS_CAP:
-        return None
-    return [
-        (row[-2], row[-1], {n: jsonable(v) for n, v in zip(names, row, strict=False)})
-        for row in found
-    ]
 
 
 def host_activity(

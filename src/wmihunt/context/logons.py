@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 
 from ._memo import Memo, cached
-from ._sql import SERVICE_SIDS, jsonable, one, rows
+from ._sql import SERVICE_SIDS, capped, one, rows
 
 LOGON_COLUMNS = (
     "uid", "time", "dest", "event_id", "logon_type", "target_user", "target_user_sid",
@@ -113,17 +113,10 @@ def wmic_credentials(
 def _read_wmic_4648(
     con: duckdb.DuckDBPyConnection, dest: str
 ) -> tuple[list[datetime], list[dict[str, Any]]] | None:
-    cur = con.execute(
-        f"SELECT l.time, {LOGON_SELECT} FROM logon AS l WHERE {_WMIC_4648_SQL} "
-        f"AND l.time IS NOT NULL ORDER BY l.time, l.uid LIMIT {HOST_ROWS_CAP + 1}",
-        {"dest": dest},
-    )
-    found = cur.fetchall()
-    if len(found) > HOST_ROWS_CAP:
-        return None
-    names = [d[0] for d in cur.description][1:]
-    return ([r[0] for r in found],
-            [{n: jsonable(v) for n, v in zip(names, r[1:], strict=True)} for r in found])
+    found = capped(con, f"SELECT l.time, {LOGON_SELECT} FROM logon AS l WHERE {_WMIC_4648_SQL} "
+                        "AND l.time IS NOT NULL ORDER BY l.time, l.uid",
+                   {"dest": dest}, HOST_ROWS_CAP, lead=1)
+    return None if found is None else ([r[0] for r in found], [r[1] for r in found])
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,25 +160,23 @@ class _HostLogons:
 
     @classmethod
     def read(cls, con: duckdb.DuckDBPyConnection, dest: str) -> _HostLogons | None:
-        cur = con.execute(
+        found = capped(
+            con,
             f"""SELECT l.time, l.ev_file, coalesce(l.ev_line, l.ev_record_id),
                        {_LOGON_ID_SQL}, {ACCOUNT_SQL}, {_PERSON_SQL}, {LOGON_SELECT}
-                FROM logon AS l WHERE {_TYPE3_SQL} AND l.time IS NOT NULL
-                {_NEWEST_FIRST} LIMIT {HOST_ROWS_CAP + 1}""",
-            {"dest": dest},
+                FROM logon AS l WHERE {_TYPE3_SQL} AND l.time IS NOT NULL {_NEWEST_FIRST}""",
+            {"dest": dest}, HOST_ROWS_CAP, lead=6,
         )
-        found = cur.fetchall()
-        if len(found) > HOST_ROWS_CAP:
+        if found is None:
             return None
-        names = [d[0] for d in cur.description][6:]
-        kept, by_id, by_account = [], {}, {}  # type: ignore[var-annotated]
+        by_id: dict[int, list[int]] = {}
+        by_account: dict[str, list[int]] = {}
         for i, r in enumerate(found):
-            kept.append((*r[:6], {n: jsonable(v) for n, v in zip(names, r[6:], strict=True)}))
             if r[3] is not None:
                 by_id.setdefault(r[3], []).append(i)
             if r[4] is not None:
                 by_account.setdefault(r[4], []).append(i)
-        return cls(kept, [r[0] for r in reversed(kept)], by_id, by_account)
+        return cls(found, [r[0] for r in reversed(found)], by_id, by_account)
 
     def search(
         self, earlier: Earlier, *, logon_ids: list[int] | None = None,

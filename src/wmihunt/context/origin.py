@@ -39,7 +39,7 @@ import duckdb
 
 from . import logons
 from ._memo import Memo, cached
-from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, jsonable, rows, short_host, sql_lower
+from ._sql import SERVICE_LOGON_IDS, SERVICE_SIDS, capped, rows, short_host, sql_lower
 from .activity import wmiprvse_children
 from .tree import NODE_COLUMNS, ancestors, process_node
 
@@ -52,7 +52,6 @@ DEFAULT_HOST_LOOKBACK = timedelta(minutes=5)
 DEFAULT_LINK_WINDOW = timedelta(minutes=10)
 #: How long after a wmic start its 4648 may come.
 CREDENTIALS_WINDOW = timedelta(minutes=30)
-
 
 
 # --- wmic /node: -------------------------------------------------------------------------
@@ -401,28 +400,16 @@ def _source_events(
 def _source_rows(con: duckdb.DuckDBPyConnection) -> tuple[list[Any], list[Any]] | None:
     """Every wmic /node: run (lowered host, row) and every 4648 (lowered host, server,
     info, row) in time order, or None above ``SOURCE_ROWS_CAP`` of either."""
-    cur = con.execute(
-        f"SELECT lower(p.dest), {_WMIC_SOURCE} FROM process_start AS p "
-        f"WHERE {_WMIC_NODE_SQL} ORDER BY p.time, p.uid LIMIT {SOURCE_ROWS_CAP + 1}"
-    )
-    wmics = cur.fetchall()
-    names = [d[0] for d in cur.description][1:]
-    if len(wmics) > SOURCE_ROWS_CAP:
+    wmics = capped(con, f"SELECT lower(p.dest), {_WMIC_SOURCE} FROM process_start AS p "
+                        f"WHERE {_WMIC_NODE_SQL} ORDER BY p.time, p.uid",
+                   None, SOURCE_ROWS_CAP, lead=1)
+    if wmics is None:
         return None
-    cur = con.execute(
-        f"SELECT lower(l.dest), lower(l.target_server), lower(l.target_info), {_CRED_SOURCE} "
-        "FROM logon AS l WHERE l.event_id = '4648' "
-        f"ORDER BY l.time, l.uid LIMIT {SOURCE_ROWS_CAP + 1}"
-    )
-    creds = cur.fetchall()
-    cred_names = [d[0] for d in cur.description][3:]
-    if len(creds) > SOURCE_ROWS_CAP:
-        return None
-    return (
-        [(r[0], {n: jsonable(v) for n, v in zip(names, r[1:], strict=True)}) for r in wmics],
-        [(*r[:3], {n: jsonable(v) for n, v in zip(cred_names, r[3:], strict=True)})
-         for r in creds],
-    )
+    creds = capped(con, "SELECT lower(l.dest), lower(l.target_server), lower(l.target_info), "
+                        f"{_CRED_SOURCE} FROM logon AS l WHERE l.event_id = '4648' "
+                        "ORDER BY l.time, l.uid",
+                   None, SOURCE_ROWS_CAP, lead=3)
+    return None if creds is None else (wmics, creds)
 
 
 # --- entry -------------------------------------------------------------------------------
