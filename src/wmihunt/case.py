@@ -63,6 +63,7 @@ def iter_findings_json(
             return
         failed = 0
         memo: dict[Any, Any] = {}  # what findings share, computed once (``for_finding``)
+        limit = context_rows or context.DEFAULT_LIMIT
         # many small queries: one DuckDB thread (``one_thread``)
         with one_thread(con) if with_context else contextlib.nullcontext():
             while page:
@@ -70,25 +71,33 @@ def iter_findings_json(
                     context.prepare(con, page, memo)
                 for row in page:
                     finding = finding_to_json(row)
-                    if with_context:
-                        try:
-                            ctx = context.for_finding(
-                                con, finding["finding_id"], memo=memo, row=row,
-                                limit=context_rows or context.DEFAULT_LIMIT,
-                            )
-                        except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
-                            failed += 1  # one finding's context must not sink the report
-                            if failed == 1:
-                                notes.append(f"context failed: {type(exc).__name__}: {exc}")
-                        else:
-                            if ctx:
-                                finding["context"] = ctx
+                    if with_context and (problem := _add_context(con, finding, row, memo, limit)):
+                        failed += 1  # one finding's context must not sink the report
+                        if failed == 1:
+                            notes.append(problem)
                     yield finding
                 page = list(itertools.islice(rows, CONTEXT_PAGE))
         if failed > 1:
             notes.append(f"context failed for {failed} findings")
     finally:
         reader.close()
+
+
+def _add_context(
+    con: duckdb.DuckDBPyConnection,
+    finding: dict[str, Any],
+    row: dict[str, Any],
+    memo: dict[Any, Any],
+    limit: int,
+) -> str | None:
+    """Put the finding's ``context`` in it; what went wrong when it could not."""
+    try:
+        ctx = context.for_finding(con, finding["finding_id"], memo=memo, row=row, limit=limit)
+    except (duckdb.Error, ValueError, KeyError, TypeError) as exc:
+        return f"context failed: {type(exc).__name__}: {exc}"
+    if ctx:
+        finding["context"] = ctx
+    return None
 
 
 def summary_rows(summaries: Any) -> list[dict[str, Any]]:

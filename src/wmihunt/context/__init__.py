@@ -20,7 +20,7 @@ import duckdb
 
 from ..models import MODELS
 from . import findings
-from ._memo import RECENT_EVENTS, Memo, cached, copied, memoized
+from ._memo import RECENT_EVENTS, Memo, cached, copied, has_recent, memoized
 from ._sql import jsonable, one, q, rows
 from .activity import (
     DEFAULT_LIMIT,
@@ -212,11 +212,10 @@ def prepare(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]], memo: Me
         cols = cached(memo, ("columns",), lambda: findings.resolve(con))
         if cols is None:
             return
-        done = memo.get(("recent", "event"), {})
         uids = []
         for row in rows:
             uid, claimed = row.get(cols.uid), row.get(cols.table)
-            if (isinstance(uid, str) and ("event", claimed, uid) not in done
+            if (isinstance(uid, str) and not has_recent(memo, ("event", claimed, uid))
                     and _event_table(con, claimed, uid, memo) == "process_start"):
                 uids.append(uid)
         memo[("trees",)] = process_trees(con, uids, memo=memo)

@@ -43,6 +43,11 @@ def memoized(
     return copied(value)
 
 
+def has_recent(memo: Memo, key: Any) -> bool:
+    """Is ``key``'s value among the ``recent`` ones ``memoized`` keeps?"""
+    return key in memo.get(("recent", key[0]), ())
+
+
 def cached(memo: Memo | None, key: Any, compute: Callable[[], T]) -> T:
     """``compute()``, once per ``memo``: the value itself, for callers that only read it
     (and copy what they hand out)."""
