@@ -339,3 +339,19 @@ def test_window_logons_keep_one_order_through_ties_and_unknown_record_ids():
         == want
     assert [r["uid"] for r in searches.type3_between(con, TARGET, at(-1), at(0), 10, {})] \
         == want
+
+
+def test_a_wmic_without_a_start_time_names_its_targets_without_windows():
+    """A wmic whose time the log did not give (unreadable) still lists the hosts its
+    /node: names; there is no window to find their WmiPrvSE children or logons in. It
+    used to raise AttributeError, which no context guard catches (the whole report
+    stopped)."""
+    con = store.connect()
+    wmic = proc("w", 0, "wmic.exe", parent="cmd.exe", dest=SOURCE,
+                cmd="wmic /node:WIN-T process call create x")
+    wmic["time"] = None
+    load(con, "process_start", [wmic, proc("t", 5, "cmd.exe")])
+    for memo in (None, {}):
+        (tgt,) = remote_origin(con, "w", memo=memo)["source"]["targets"]
+        assert tgt["dest"] == TARGET
+        assert tgt["wmiprvse_children"] == [] and tgt["logons_from_source"] == []

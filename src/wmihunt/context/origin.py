@@ -283,6 +283,8 @@ def targets_of_source(
         if cred.get("target_server"):
             nodes.append(cred["target_server"])
     src_short = short_host(proc.get("dest"))
+    # without a start time (unreadable in the log) there is no window to look in
+    when = datetime.fromisoformat(proc["time"].rstrip("Z")) if proc.get("time") else None
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for target in nodes:
@@ -291,11 +293,13 @@ def targets_of_source(
             if host.lower() in seen:
                 continue
             seen.add(host.lower())
-            when = datetime.fromisoformat(proc["time"].rstrip("Z"))
-            lo, hi = when - window, when + window
-            children = wmiprvse_children(con, host, lo, hi, 20, memo, columns=NODE_COLUMNS)
-            found = [lg for lg in logons.type3_between(con, host, lo, hi, 200, memo)
-                     if short_host(lg.get("src_workstation")) == src_short]
+            children: list[dict[str, Any]] = []
+            found: list[dict[str, Any]] = []
+            if when is not None:
+                lo, hi = when - window, when + window
+                children = wmiprvse_children(con, host, lo, hi, 20, memo, columns=NODE_COLUMNS)
+                found = [lg for lg in logons.type3_between(con, host, lo, hi, 200, memo)
+                         if short_host(lg.get("src_workstation")) == src_short]
             for item in (*children, *found):
                 item["delta_seconds"] = _delta(item.get("time"), proc["time"])
             out.append({
